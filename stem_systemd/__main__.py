@@ -1,0 +1,3 @@
+from stem_systemd.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Backends manage nodes: ``pidfile`` (SysV, containers) and ``systemd`` (D-Bus)."""

@@ -1,0 +1,60 @@
+"""The ``stem`` command line: thin click commands over nodes, config and backends.
+
+Core code raises StemError; only :func:`main` prints ``Error:``/``Hint:`` and
+exits with the error's code (a click command's return value is discarded in
+standalone mode, so exit codes are always raised).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from stem_systemd import __version__
+from stem_systemd.errors import StemError
+
+
+@click.group(context_settings={"help_option_names": ["--help"]})
+@click.version_option(__version__, "--version", prog_name="stem")
+@click.option("--debug", is_flag=True, help="Show subprocess commands and tracebacks.")
+@click.pass_context
+def stem(ctx: click.Context, debug: bool) -> None:
+    """Stem: run background-job workers as real services."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+
+
+@stem.group()
+def worker() -> None:
+    """Worker nodes."""
+
+
+def main() -> None:
+    """Entry point: run the click app, turning StemError into Error:/Hint: and an exit code."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        stem.main(standalone_mode=False, prog_name="stem")
+    except StemError as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"Hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

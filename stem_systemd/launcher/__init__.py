@@ -1,0 +1,1 @@
+"""The bundled launchers: ``stem-worker`` and ``stem-scheduler``."""
