@@ -13,6 +13,8 @@ import sys
 import click
 
 from stem_systemd import __version__
+from stem_systemd.commands.multi import multi
+from stem_systemd.commands.node_exec import node_exec
 from stem_systemd.errors import StemError
 
 
@@ -34,6 +36,10 @@ def stem(ctx: click.Context, debug: bool) -> None:
 @stem.group()
 def worker() -> None:
     """Worker nodes."""
+
+
+worker.add_command(multi)
+worker.add_command(node_exec)
 
 
 def main() -> None:

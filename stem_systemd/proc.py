@@ -67,7 +67,6 @@ def run(
         raise StemError(f"{shlex.join(argv)}: no answer within {timeout} s") from exc
     if check and proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or [""])[-1]
-        raise StemError(
-            f"{shlex.join(argv)}: {describe_status(proc.returncode)}" + (f": {last}" if last else "")
-        )
+        how = describe_status(proc.returncode)
+        raise StemError(f"{shlex.join(argv)}: {how}" + (f": {last}" if last else ""))
     return proc

@@ -1,0 +1,1 @@
+"""Thin click commands, one module per command family; registered in cli.py."""
