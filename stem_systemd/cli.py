@@ -46,7 +46,11 @@ def main() -> None:
     """Entry point: run the click app, turning StemError into Error:/Hint: and an exit code."""
     debug = "--debug" in sys.argv[1:]
     try:
-        stem.main(standalone_mode=False, prog_name="stem")
+        # Without standalone mode click *returns* the code of a raised
+        # click.exceptions.Exit instead of exiting: pass it on.
+        code = stem.main(standalone_mode=False, prog_name="stem")
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except StemError as exc:
         if debug:
             raise
