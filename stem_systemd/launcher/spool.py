@@ -1,0 +1,146 @@
+"""The demo workload: a job spool directory that pool processes drain.
+
+Layout of ``--jobs DIR``::
+
+    DIR/<name>              a job waiting; its content says what to do (below)
+    DIR/.<name>             ignored: write a job under a dot name, then rename
+                            it into place, so no half-written job is claimed
+    DIR/active/<name>@<pid> claimed by pool process <pid>
+    DIR/done/<name>         finished: the job's content plus a "result:" line
+    DIR/failed/<name>       content not understood: plus an "error:" line
+
+Job content, one line:
+
+    <seconds>               work (sleep) that long, then land in done/
+    <seconds> ignore-term   the same, ignoring SIGTERM meanwhile (test knob:
+                            a pool process that must be killed)
+    hang-main               with STEM_WORKER_TEST_HOOKS=1, the main process's
+                            supervising loop stops for good (watchdog tests);
+                            without it the job fails
+
+The claim is one ``rename(2)`` into ``active/``, atomic within a filesystem,
+so two pool processes (or two workers sharing a spool) never take the same
+job. A job whose pool process dies, or is stopped cold, goes back to
+``DIR/<name>`` to be claimed again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ACTIVE, DONE, FAILED = "active", "done", "failed"
+IGNORE_TERM = "ignore-term"
+HANG_MAIN = "hang-main"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job: its name, where it sits in active/, and what it asks for."""
+
+    spool: Path
+    name: str
+    path: Path
+    seconds: float = 0.0
+    ignore_term: bool = False
+    hang_main: bool = False
+    error: str | None = None
+
+
+def prepare(spool: Path) -> None:
+    """Create the spool and its active/, done/ and failed/ folders."""
+    for sub in (ACTIVE, DONE, FAILED):
+        (spool / sub).mkdir(parents=True, exist_ok=True)
+
+
+def submit(spool: Path, name: str, content: str) -> Path:
+    """Add a job atomically (dot name, then rename); returns its path."""
+    tmp = spool / f".{name}.{os.getpid()}.tmp"
+    tmp.write_text(content + "\n", encoding="utf-8")
+    final = spool / name
+    tmp.rename(final)
+    return final
+
+
+def parse(text: str) -> tuple[float, bool, bool, str | None]:
+    """Content -> (seconds, ignore_term, hang_main, error)."""
+    words = text.split()
+    if words == [HANG_MAIN]:
+        return 0.0, False, True, None
+    try:
+        seconds = float(words[0]) if words else math.nan
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        return 0.0, False, False, f"expected '<seconds> [{IGNORE_TERM}]' or '{HANG_MAIN}'"
+    flags = set(words[1:])
+    if flags - {IGNORE_TERM}:
+        return 0.0, False, False, f"unknown flag(s): {' '.join(sorted(flags - {IGNORE_TERM}))}"
+    return seconds, IGNORE_TERM in flags, False, None
+
+
+def claim(spool: Path, pid: int) -> Job | None:
+    """Take the first waiting job (by name) for ``pid``; None when the spool is empty."""
+    try:
+        entries = sorted(
+            e.name for e in os.scandir(spool) if not e.name.startswith(".") and e.is_file()
+        )
+    except FileNotFoundError:
+        return None
+    for name in entries:
+        target = spool / ACTIVE / f"{name}@{pid}"
+        try:
+            os.rename(spool / name, target)
+        except FileNotFoundError:
+            continue  # another pool process was faster
+        error: str | None = None
+        try:
+            text = target.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            text, error = "", f"unreadable: {exc.strerror}"
+        seconds, ignore, hang, parse_error = parse(text)
+        return Job(spool, name, target, seconds, ignore, hang, error or parse_error)
+    return None
+
+
+def _append(path: Path, line: str) -> None:
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write(line + "\n")
+
+
+def finish(job: Job, result: str) -> Path:
+    """Move a worked job to done/ with its result line."""
+    _append(job.path, f"result: {result}")
+    final = job.spool / DONE / job.name
+    os.rename(job.path, final)
+    return final
+
+
+def reject(job: Job, reason: str) -> Path:
+    """Move a job to failed/ with the reason."""
+    _append(job.path, f"error: {reason}")
+    final = job.spool / FAILED / job.name
+    os.rename(job.path, final)
+    return final
+
+
+def requeue(job: Job) -> None:
+    """Put a claimed job back, unworked (cold shutdown)."""
+    os.rename(job.path, job.spool / job.name)
+
+
+def requeue_orphans(spool: Path, pid: int) -> list[str]:
+    """Put back every job still claimed by ``pid`` (a pool process that died); their names."""
+    names = []
+    suffix = f"@{pid}"
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(spool / ACTIVE):
+            if entry.name.endswith(suffix):
+                name = entry.name[: -len(suffix)]
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(entry.path, spool / name)
+                    names.append(name)
+    return names
