@@ -1,0 +1,508 @@
+"""The pidfile backend: nodes as process trees whose main PID lives in a pidfile.
+
+Used on SysV hosts, in containers and wherever systemd is not PID 1. The
+process work (spawn, READY=1, stop with escalation) is :mod:`stem_systemd.lifecycle`;
+pidfile I/O, identity checks and the per-node lock are :mod:`stem_systemd.pidfiles`.
+This module strings them together per verb and turns outcomes into
+:class:`NodeReport` lines.
+
+Locking: start, stop and kill take every affected node's lock, in pidfile
+order (so two runs cannot deadlock), before looking at a pidfile; a second
+``start`` racing the first waits, then finds the node running. The pidfile is
+written right after spawn (``ready=0``) so a node is never untracked, and
+rewritten with ``ready=1`` once it sent READY=1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from stem_systemd import lifecycle, pidfiles, procs
+from stem_systemd.backends.base import NodeReport, State
+from stem_systemd.errors import PrivilegeError, StemError
+from stem_systemd.nodes import NodeSpec
+from stem_systemd.notify import NotifyListener
+from stem_systemd.pidfiles import Liveness
+
+LOCK_GRACE = 10.0  # extra seconds a start waits for a racing run's lock beyond its own timeout
+
+
+def format_uptime(seconds: float) -> str:
+    """'3d 4h', '2h 5m', '4m 2s', '12s'."""
+    s = int(seconds)
+    days, s = divmod(s, 86400)
+    hours, s = divmod(s, 3600)
+    minutes, s = divmod(s, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {s}s"
+    return f"{s}s"
+
+
+def _ensure_dir(directory: Path, what: str) -> None:
+    """Create a pid/log directory (0755) or raise one clear error naming it."""
+    try:
+        directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise PrivilegeError(
+            f"cannot create {what} directory {directory}: permission denied",
+            hint=f"create it for this user (mkdir -p {directory}; chown), or run as root",
+        ) from exc
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise StemError(
+            f"cannot create {what} directory {directory}: a path component is not a directory",
+            hint=f"choose another --{what}",
+        ) from exc
+    except OSError as exc:
+        raise StemError(f"cannot create {what} directory {directory}: {exc.strerror}") from exc
+    if not directory.is_dir():
+        raise StemError(f"{what} directory {directory} is not a directory")
+    # Root passes every mode check, so test by writing for real.
+    probe = directory / f".stem-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise PrivilegeError(
+                f"cannot write to {what} directory {directory}: {exc.strerror}",
+                hint=f"make it writable for this user (chown), or choose another --{what}",
+            ) from exc
+        raise StemError(f"cannot write to {what} directory {directory}: {exc.strerror}") from exc
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _failure(node: str, message: str, exc: StemError | None = None) -> NodeReport:
+    code = exc.exit_code if exc is not None else 1
+    hint = exc.hint if exc is not None else None
+    return NodeReport(
+        node=node,
+        state=State.UNKNOWN,
+        ok=False,
+        message=message,
+        exit_code=code,
+        details={"hint": hint} if hint else {},
+    )
+
+
+def _details(spec: NodeSpec, **extra: object) -> dict[str, object]:
+    return {"pidfile": str(spec.pidfile), "logfile": str(spec.main_logfile), **extra}
+
+
+@dataclass
+class _Live:
+    """A verified running node: its record and a pidfd pinning the main process."""
+
+    spec: NodeSpec
+    record: pidfiles.Record
+    pidfd: int
+    starttime: int
+
+
+class PidfileBackend:
+    """Backend for hosts without systemd as PID 1 (see the module docstring)."""
+
+    name = "pidfile"
+
+    def __init__(
+        self,
+        *,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 30.0,
+        ready_after: float | None = None,
+        workdir: Path | None = None,
+    ) -> None:
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.ready_after = ready_after
+        self.workdir = workdir
+
+    # -- helpers -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locks(
+        self, nodes: Sequence[NodeSpec], deadline: float | None
+    ) -> Iterator[tuple[list[NodeSpec], list[NodeReport]]]:
+        """Lock every node (pidfile order); yield (locked nodes, failure reports)."""
+        reports: list[NodeReport] = []
+        held: list[NodeSpec] = []
+        with contextlib.ExitStack() as stack:
+            for spec in sorted(nodes, key=lambda s: str(s.pidfile)):
+                try:
+                    got = stack.enter_context(pidfiles.locked(spec.pidfile, deadline))
+                except FileNotFoundError:
+                    held.append(spec)  # no pid directory: nothing can be running
+                    continue
+                except StemError as exc:
+                    reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
+                    continue
+                if got:
+                    held.append(spec)
+                else:
+                    reports.append(
+                        _failure(spec.name, "failed: another stem run holds the node's lock")
+                    )
+            yield held, reports
+
+    def _inspect(self, spec: NodeSpec) -> tuple[_Live | None, NodeReport | None, str]:
+        """Look at a node's pidfile: (live node, or a report to give instead, stale note).
+
+        Stale pidfiles are removed here (the caller holds the node's lock).
+        """
+        try:
+            check = pidfiles.check(spec.pidfile)
+        except StemError as exc:
+            return None, _failure(spec.name, f"failed: {exc.message}", exc), ""
+        if check.liveness is Liveness.STALE:
+            pidfiles.remove(spec.pidfile)
+            return None, None, f"stale pidfile removed: {check.reason}"
+        if check.liveness is Liveness.UNVERIFIABLE:
+            return (
+                None,
+                NodeReport(
+                    node=spec.name,
+                    state=State.UNKNOWN,
+                    ok=False,
+                    message=f"unknown: {check.reason}; not touching it",
+                    exit_code=1,
+                    details=_details(spec, hint=f"check PID, then remove {spec.pidfile}"),
+                ),
+                "",
+            )
+        if check.liveness is Liveness.ABSENT or check.record is None:
+            return None, None, ""
+        pidfd = procs.pidfd_open(check.record.pid)
+        identity = pidfiles.Identity.of_pid(check.record.pid)
+        if pidfd is None or identity != check.record.identity:
+            # It exited (or was replaced) between the check and pinning it.
+            if pidfd is not None:
+                os.close(pidfd)
+            pidfiles.remove(spec.pidfile)
+            return None, None, "stale pidfile removed: the process just exited"
+        assert identity is not None
+        return _Live(spec, check.record, pidfd, identity.starttime), None, ""
+
+    # -- verbs ---------------------------------------------------------------
+
+    def prepare(self, nodes: Sequence[NodeSpec]) -> None:
+        """Create pid and log directories, or raise one error before anything runs."""
+        seen: set[tuple[Path, str]] = set()
+        for spec in nodes:
+            for directory, what in (
+                (spec.pidfile.parent, "pidfile"),
+                (spec.main_logfile.parent, "logfile"),
+            ):
+                if (directory, what) not in seen:
+                    seen.add((directory, what))
+                    _ensure_dir(directory, what)
+
+    def start(self, nodes: Sequence[NodeSpec], timeout: float) -> list[NodeReport]:
+        """Start every node not running; return when each is ready or has failed."""
+        self.prepare(nodes)
+        reports: dict[str, NodeReport] = {}
+        lock_deadline = time.monotonic() + timeout + LOCK_GRACE
+        with self._locks(nodes, lock_deadline) as (held, lock_failures):
+            reports.update((r.node, r) for r in lock_failures)
+            deadline = time.monotonic() + timeout
+            with NotifyListener() as listener:
+                spawned: list[lifecycle.Spawned] = []
+                notes: dict[str, str] = {}
+                for spec in held:
+                    live, report, note = self._inspect(spec)
+                    if report is not None:
+                        reports[spec.name] = report
+                        continue
+                    if live is not None:
+                        os.close(live.pidfd)
+                        reports[spec.name] = NodeReport(
+                            node=spec.name,
+                            state=State.RUNNING,
+                            ok=True,
+                            message=f"already running (pid {live.record.pid})",
+                            pid=live.record.pid,
+                            details=_details(spec),
+                        )
+                        continue
+                    try:
+                        sp = lifecycle.spawn_node(spec, listener.address, workdir=self.workdir)
+                    except StemError as exc:
+                        reports[spec.name] = _failure(spec.name, f"failed: {exc.message}", exc)
+                        continue
+                    notes[spec.name] = note
+                    try:
+                        pidfiles.write(spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
+                    except (StemError, OSError) as exc:
+                        lifecycle.abort_node(sp)
+                        os.close(sp.pidfd)
+                        message = exc.message if isinstance(exc, StemError) else str(exc)
+                        reports[spec.name] = _failure(spec.name, f"failed: {message}")
+                        continue
+                    spawned.append(sp)
+                results = lifecycle.wait_ready(spawned, listener, deadline, self.ready_after)
+            for sp in spawned:
+                reports[sp.spec.name] = self._start_report(sp, results[sp.pid], notes[sp.spec.name])
+                os.close(sp.pidfd)
+        return [reports[spec.name] for spec in nodes]
+
+    def _start_report(
+        self, sp: lifecycle.Spawned, readiness: lifecycle.Readiness, note: str
+    ) -> NodeReport:
+        spec = sp.spec
+        suffix = f"; {note}" if note else ""
+        if readiness.ready:
+            # Rewrite with ready=1 and the identity as of now: the node may
+            # have exec'd again before it became ready.
+            pidfiles.write(spec.pidfile, pidfiles.record_for(sp.pid, ready=True))
+            return NodeReport(
+                node=spec.name,
+                state=State.RUNNING,
+                ok=True,
+                message=f"started (pid {sp.pid}, ready in {readiness.seconds:.1f} s){suffix}",
+                pid=sp.pid,
+                details=_details(spec, status=readiness.status, ready_seconds=readiness.seconds),
+            )
+        killed = lifecycle.abort_node(sp)
+        pidfiles.remove(spec.pidfile)
+        reason = readiness.reason
+        if readiness.returncode is None:
+            reason += f" ({readiness.seconds:.0f} s); killed its {killed} process(es)"
+        return NodeReport(
+            node=spec.name,
+            state=State.FAILED,
+            ok=False,
+            message=f"failed: {reason}{suffix}",
+            exit_code=1,
+            pid=sp.pid,
+            details=_details(spec, returncode=readiness.returncode, status=readiness.status),
+            log_tail=lifecycle.log_tail(spec.main_logfile),
+        )
+
+    def stop(self, nodes: Sequence[NodeSpec], timeout: float) -> list[NodeReport]:
+        """TERM every running node at once, KILL what outlives the timeout."""
+        deadline = time.monotonic() + timeout
+        reports: dict[str, NodeReport] = {}
+        with self._locks(nodes, deadline) as (held, lock_failures):
+            reports.update((r.node, r) for r in lock_failures)
+            live: list[_Live] = []
+            for spec in held:
+                found, report, note = self._inspect(spec)
+                if report is not None:
+                    reports[spec.name] = report
+                elif found is None:
+                    reports[spec.name] = NodeReport(
+                        node=spec.name,
+                        state=State.STOPPED,
+                        ok=True,
+                        message="not running" + (f" ({note})" if note else ""),
+                        details=_details(spec),
+                    )
+                else:
+                    live.append(found)
+            targets = [
+                lifecycle.Target(n.spec.name, n.record.pid, n.pidfd, n.starttime) for n in live
+            ]
+            outcomes = lifecycle.stop_nodes(targets, deadline)
+            for n in live:
+                reports[n.spec.name] = self._stop_report(n, outcomes[n.spec.name], timeout)
+                os.close(n.pidfd)
+        return [reports[spec.name] for spec in nodes]
+
+    def _stop_report(self, n: _Live, outcome: lifecycle.StopOutcome, timeout: float) -> NodeReport:
+        spec, pid = n.spec, n.record.pid
+        if outcome.survivors:
+            return NodeReport(
+                node=spec.name,
+                state=State.UNKNOWN,
+                ok=False,
+                message=f"failed: processes {outcome.survivors} survived SIGKILL",
+                exit_code=1,
+                pid=pid,
+                details=_details(spec),
+            )
+        pidfiles.remove(spec.pidfile)
+        if outcome.timed_out:
+            message = (
+                f"killed: still running after the {timeout:g} s stop timeout, "
+                f"sent SIGKILL to {outcome.killed} process(es) of its group"
+            )
+        elif outcome.killed:
+            message = (
+                f"stopped (pid {pid}, {outcome.seconds:.1f} s); "
+                f"sent SIGKILL to {outcome.killed} leftover process(es)"
+            )
+        else:
+            message = f"stopped (pid {pid}, {outcome.seconds:.1f} s)"
+        return NodeReport(
+            node=spec.name,
+            state=State.STOPPED,
+            ok=True,
+            message=message,
+            pid=pid,
+            details=_details(spec, killed=outcome.killed, timed_out=outcome.timed_out),
+        )
+
+    def restart(self, nodes: Sequence[NodeSpec], timeout: float, rolling: bool) -> list[NodeReport]:
+        """Stop then start; ``timeout`` bounds the stop, the start uses start_timeout.
+
+        Rolling: one node at a time, each ready before the next stops; the
+        first node that fails to come back halts the roll (the rest are left
+        running and reported as not restarted).
+        """
+        if not rolling:
+            self.prepare(nodes)
+            stopped = {r.node: r for r in self.stop(nodes, timeout)}
+            startable = [s for s in nodes if stopped[s.name].ok]
+            started = {r.node: r for r in self.start(startable, self.start_timeout)}
+            return [started.get(s.name, stopped[s.name]) for s in nodes]
+        reports: list[NodeReport] = []
+        halted: str | None = None
+        for spec in nodes:
+            if halted is not None:
+                reports.append(
+                    _failure(spec.name, f"not restarted: rolling restart halted at {halted}")
+                )
+                continue
+            (stop_report,) = self.stop([spec], timeout)
+            if not stop_report.ok:
+                reports.append(stop_report)
+                halted = spec.name
+                continue
+            (start_report,) = self.start([spec], self.start_timeout)
+            reports.append(start_report)
+            if not start_report.ok:
+                halted = spec.name
+        return reports
+
+    def kill(self, nodes: Sequence[NodeSpec], signum: int, whom: str) -> list[NodeReport]:
+        """Send signum to each node's group (whom='all') or main process ('main')."""
+        signame = signal.Signals(signum).name
+        reports: dict[str, NodeReport] = {}
+        with self._locks(nodes, time.monotonic() + self.stop_timeout) as (held, lock_failures):
+            reports.update((r.node, r) for r in lock_failures)
+            for spec in held:
+                found, report, note = self._inspect(spec)
+                if report is not None:
+                    reports[spec.name] = report
+                    continue
+                if found is None:
+                    reports[spec.name] = NodeReport(
+                        node=spec.name,
+                        state=State.STOPPED,
+                        ok=True,
+                        message="not running" + (f" ({note})" if note else ""),
+                        details=_details(spec),
+                    )
+                    continue
+                reports[spec.name] = self._kill_one(found, signum, signame, whom)
+                os.close(found.pidfd)
+        return [reports[spec.name] for spec in nodes]
+
+    def _kill_one(self, n: _Live, signum: int, signame: str, whom: str) -> NodeReport:
+        spec, pid = n.spec, n.record.pid
+        if whom == "main":
+            procs.pidfd_signal(n.pidfd, signum)
+            count = 1
+        else:
+            members = procs.signal_group(pid, n.starttime, signum)
+            procs.close_all(m.pidfd for m in members)
+            count = len(members)
+        message = f"sent {signame} to {count} process(es) (pid {pid})"
+        state = State.RUNNING
+        # KILL cannot be refused: wait for the exit and drop the pidfile.
+        if signum == signal.SIGKILL and procs.wait_exits(
+            {pid: n.pidfd}, time.monotonic() + lifecycle.KILL_WAIT
+        ):
+            pidfiles.remove(spec.pidfile)
+            state = State.STOPPED
+            message += "; exited"
+        return NodeReport(
+            node=spec.name,
+            state=state,
+            ok=True,
+            message=message,
+            pid=pid,
+            details=_details(spec, signal=signame, whom=whom, processes=count),
+        )
+
+    def status(self, nodes: Sequence[NodeSpec]) -> list[NodeReport]:
+        """One report per node with LSB codes; stale pidfiles are removed and reported."""
+        return [self._status_one(spec) for spec in nodes]
+
+    def _status_one(self, spec: NodeSpec) -> NodeReport:
+        try:
+            check = pidfiles.check(spec.pidfile)
+        except StemError as exc:
+            return NodeReport(
+                node=spec.name,
+                state=State.UNKNOWN,
+                ok=False,
+                message=f"unknown: {exc.message}",
+                exit_code=4,
+                details=_details(spec, hint=exc.hint),
+            )
+        record = check.record
+        if check.liveness is Liveness.ABSENT or record is None:
+            return NodeReport(
+                node=spec.name,
+                state=State.STOPPED,
+                ok=True,
+                message="not running",
+                exit_code=3,
+                details=_details(spec),
+            )
+        if check.liveness is Liveness.STALE:
+            removed = self._remove_stale(spec, record)
+            return NodeReport(
+                node=spec.name,
+                state=State.DEAD,
+                ok=False,
+                message=f"dead: {check.reason}"
+                + ("; stale pidfile removed" if removed else "; pidfile left (node locked)"),
+                exit_code=1,
+                pid=record.pid,
+                details=_details(spec, stale_removed=removed),
+            )
+        if check.liveness is Liveness.UNVERIFIABLE:
+            return NodeReport(
+                node=spec.name,
+                state=State.UNKNOWN,
+                ok=False,
+                message=f"unknown: {check.reason}",
+                exit_code=4,
+                pid=record.pid,
+                details=_details(spec),
+            )
+        assert record.identity is not None
+        uptime = procs.uptime_of(record.identity.starttime)
+        state = State.RUNNING if record.ready else State.STARTING
+        return NodeReport(
+            node=spec.name,
+            state=state,
+            ok=True,
+            message=f"{state.value} (pid {record.pid}, up {format_uptime(uptime)})",
+            exit_code=0,
+            pid=record.pid,
+            details=_details(spec, uptime_seconds=round(uptime, 1)),
+        )
+
+    def _remove_stale(self, spec: NodeSpec, seen: pidfiles.Record) -> bool:
+        """Remove a stale pidfile unless a start/stop holds the node (it may be rewriting it)."""
+        try:
+            with pidfiles.locked(spec.pidfile, None) as got:
+                if not got:
+                    return False
+                if pidfiles.read(spec.pidfile) == seen:
+                    pidfiles.remove(spec.pidfile)
+                return True
+        except (StemError, OSError):
+            return False
