@@ -1,63 +1,77 @@
 """``stem worker multi start --foreground``: a supervisor fit to be a container's PID 1.
 
-It reuses the pidfile backend for everything a node needs (spawning, READY
-over the notify socket, pidfiles, graceful stop with KILL of the process group
-after the timeout) and adds what only a long-lived parent can do:
+It reuses the pidfile backend's machinery for everything a node needs
+(:mod:`stem_systemd.lifecycle`: spawn, READY=1 over one notify socket, stop
+with KILL of the process group after the timeout; :mod:`stem_systemd.pidfiles`
+for pidfiles and per-node locks) and adds what only a long-lived parent does:
 
-- **reap every child**, adopted orphans included. As PID 1 the kernel hands us
-  every orphan of the container; elsewhere we ask for the same with
-  ``prctl(PR_SET_CHILD_SUBREAPER)`` (prctl(2)). The SIGCHLD handler runs a
-  ``waitpid(-1, WNOHANG)`` loop, so zombies never wait for the main loop,
-  not even while the backend blocks in a start or a stop.
-- **signals**: TERM and INT stop every node gracefully (the kernel ignores
-  signals PID 1 has no handler for, so these handlers are what makes
-  ``docker stop`` work); HUP is passed on to the nodes' main processes (the
+- **Reap every child**, adopted orphans included. As PID 1 the kernel hands us
+  every orphan of the container; elsewhere ``prctl(PR_SET_CHILD_SUBREAPER)``
+  (prctl(2)) gets us the orphans of our own descendants. The SIGCHLD handler
+  runs a ``waitpid(-1, WNOHANG)`` loop, so a zombie never waits for the main
+  loop, not even while a start or a stop blocks.
+- **Signals**: TERM and INT stop every node gracefully. The kernel drops
+  signals that PID 1 has no handler for, so these handlers are what makes
+  ``docker stop`` work at all. HUP goes on to the nodes' main processes (the
   launcher reopens its logs).
-- **restart** a node whose main process exits without being asked to, after a
-  backoff that doubles per restart, at most ``restart_limit`` times within
-  ``restart_window`` seconds (the idea of systemd's Restart= with
-  StartLimitBurst=/StartLimitIntervalSec=, systemd.unit(5)); past the limit
-  the supervisor stops everything and exits non-zero, so the container's
-  restart policy takes over.
-- **stale pidfiles**: a pidfile left by an earlier run (a pid directory on a
-  volume) names a PID of another PID namespace or boot. At start nothing of
-  ours is alive yet, so a pidfile the backend does not see as a running node
-  (or that names us or an ancestor) is removed before the nodes start.
+- **Restarts**: a node whose main process exits without being asked to is
+  started again after a backoff that doubles per restart, at most
+  ``restart_limit`` times within ``restart_window`` seconds (systemd's
+  Restart= with StartLimitBurst=/StartLimitIntervalSec=, systemd.unit(5)).
+  Past the limit the supervisor stops everything and exits non-zero, so the
+  container's restart policy takes over.
+- **Stale pidfiles**: a pid directory on a volume keeps the pidfiles of an
+  earlier run, naming PIDs of another PID namespace. The supervisor holds
+  every node's lock for its whole run (a second supervisor or a
+  ``stem worker multi start`` on the same pidfiles cannot start twins); before
+  starting, nothing of its own is alive, so a pidfile whose identity check
+  fails (the PID is gone, is us or an ancestor, or is another process now) is
+  removed. A node that is really running under another manager is refused.
 
-Exit status: 0 after a clean stop (every node ended within the stop timeout),
-1 otherwise (a node had to be KILLed, failed to start, or hit the restart
-limit).
+The notify socket stays open for the whole run and is drained by the loop, so
+the nodes' STATUS=/WATCHDOG=1 datagrams never block or fail.
+
+Exit status: 0 after a clean stop (every node ended on TERM within the stop
+timeout), 1 otherwise (a node had to be KILLed, failed to start, or hit the
+restart limit).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
-import logging
 import os
 import select
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
-from stem_systemd.backends.base import Backend, NodeReport, State
+from stem_systemd import lifecycle, pidfiles, procs
+from stem_systemd.backends.pidfile import PidfileBackend
+from stem_systemd.errors import StemError
 from stem_systemd.nodes import NodeSpec
+from stem_systemd.notify import NotifyListener
+from stem_systemd.pidfiles import Liveness
 from stem_systemd.proc import describe_status
 
-log = logging.getLogger("stem.supervisor")
-
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
-
 HANDLED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
 
+def say(message: str) -> None:
+    """Progress for the container log: stderr, one line per event."""
+    print(f"stem: {message}", file=sys.stderr, flush=True)
+
+
 def become_subreaper() -> bool:
-    """Adopt our descendants' orphans (prctl(2) PR_SET_CHILD_SUBREAPER); PID 1 already does."""
+    """Adopt the orphans of our descendants (prctl(2)); PID 1 gets them anyway."""
     if os.getpid() == 1:
         return True
     libc = ctypes.CDLL(None, use_errno=True)
@@ -67,23 +81,18 @@ def become_subreaper() -> bool:
     return True
 
 
-def say(message: str) -> None:
-    """Progress for the container log: stderr, one line per event."""
-    print(f"stem: {message}", file=sys.stderr, flush=True)
-
-
 @dataclass
 class _Node:
     """The supervisor's view of one node."""
 
     spec: NodeSpec
-    pid: int | None = None  # main PID while running
-    restarts: list[float] | None = None  # monotonic times of recent restarts
+    running: lifecycle.Spawned | None = None
+    restarts: list[float] = field(default_factory=list)  # monotonic times, recent ones
     restart_at: float | None = None  # when a pending restart is due
-    leftover_pgid: int | None = None  # process group of a dead main, to KILL before restart
+    leftover: tuple[int, int] | None = None  # (pgid, starttime) of a dead main's group
 
-    def recent_restarts(self, now: float, window: float) -> list[float]:
-        self.restarts = [t for t in (self.restarts or []) if now - t < window]
+    def recent(self, now: float, window: float) -> list[float]:
+        self.restarts = [t for t in self.restarts if now - t < window]
         return self.restarts
 
 
@@ -92,28 +101,31 @@ class Supervisor:
 
     def __init__(
         self,
-        backend: Backend,
         nodes: Sequence[NodeSpec],
         *,
-        start_timeout: float,
-        stop_timeout: float,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 30.0,
+        ready_after: float | None = None,
+        workdir: Path | None = None,
         restart_limit: int = 5,
         restart_window: float = 60.0,
         backoff_first: float = 1.0,
         backoff_max: float = 30.0,
     ) -> None:
-        self.backend = backend
         self.nodes = [_Node(spec) for spec in nodes]
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
+        self.ready_after = ready_after
+        self.workdir = workdir
         self.restart_limit = restart_limit
         self.restart_window = restart_window
         self.backoff_first = backoff_first
         self.backoff_max = backoff_max
-        self._pending: list[int] = []  # signals not handled by the main loop yet
-        self._exited: list[tuple[int, int]] = []  # (pid, wait status) reaped by the handler
-        self._wake_r, self._wake_w = socket.socketpair()
         self.failed = False
+        self._pending: list[int] = []  # signals for the main loop
+        self._children: dict[int, subprocess.Popen[bytes]] = {}  # node main PIDs we spawned
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._listener: NotifyListener | None = None
 
     # -- signals and reaping -------------------------------------------------
 
@@ -124,98 +136,75 @@ class Supervisor:
             self._pending.append(signum)
 
     def _reap(self) -> None:
-        """waitpid(-1, WNOHANG) until nothing is left to reap; remember the statuses."""
+        """waitpid(-1, WNOHANG) until nothing is left; hand node statuses to their Popen."""
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
-            except InterruptedError:
-                continue
             if pid == 0:
                 return
-            self._exited.append((pid, status))
+            proc = self._children.get(pid)
+            if proc is not None and proc.returncode is None:
+                # Popen.wait()/poll() return this instead of waiting for a PID
+                # that is gone (and possibly reused) now.
+                proc.returncode = os.waitstatus_to_exitcode(status)
 
-    def _install_handlers(self) -> dict[int, object]:
+    def _install_handlers(self) -> dict[int, Any]:
         for sock in (self._wake_r, self._wake_w):
             sock.setblocking(False)
         signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
-        previous: dict[int, object] = {}
-        for signum in HANDLED:
-            previous[signum] = signal.signal(signum, self._on_signal)
-        return previous
+        return {signum: signal.signal(signum, self._on_signal) for signum in HANDLED}
 
-    def _restore_handlers(self, previous: dict[int, object]) -> None:
+    def _restore_handlers(self, previous: dict[int, Any]) -> None:
         signal.set_wakeup_fd(-1)
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
         self._wake_r.close()
         self._wake_w.close()
 
     def _sleep(self, timeout: float | None) -> None:
-        """Wait for a signal (the wakeup fd) or the timeout, then drain the fd."""
-        if self._pending or self._exited:
+        """Wait for a signal, a notify datagram, a node's exit or the timeout."""
+        if self._pending:
             return
-        with contextlib.suppress(InterruptedError):
-            select.select([self._wake_r], [], [], timeout)
+        fds: list[int] = [self._wake_r.fileno()]
+        if self._listener is not None:
+            fds.append(self._listener.fileno())
+        fds += [n.running.pidfd for n in self.nodes if n.running is not None]
+        select.select(fds, [], [], timeout)
         with contextlib.suppress(BlockingIOError):
             while self._wake_r.recv(512):
                 pass
+        if self._listener is not None:
+            self._listener.drain()  # STATUS=/WATCHDOG=1: keep the socket from filling up
 
-    # -- node bookkeeping ----------------------------------------------------
-
-    def _by_pid(self, pid: int) -> _Node | None:
-        return next((n for n in self.nodes if n.pid == pid), None)
-
-    def _record_started(self, reports: Sequence[NodeReport]) -> list[NodeReport]:
-        failed = []
-        for report in reports:
-            node = next(n for n in self.nodes if n.spec.name == report.node)
-            if report.ok and report.pid:
-                node.pid = report.pid
-                say(f"{report.node}: {report.message}")
-            else:
-                node.pid = None
-                failed.append(report)
-                say(f"{report.node}: failed to start: {report.message}")
-                for line in report.log_tail:
-                    say(f"{report.node}:   {line}")
-        return failed
-
-    def clear_stale_pidfiles(self) -> None:
-        """Remove pidfiles of an earlier run: nothing of ours is alive yet."""
-        reports = self.backend.status([n.spec for n in self.nodes])
-        for node, report in zip(self.nodes, reports, strict=True):
-            alive = report.state in (State.RUNNING, State.STARTING, State.STOPPING)
-            if alive and report.pid is not None and report.pid != os.getpid():
-                # A live node of another `stem` (same pidfile): never start a twin.
-                say(f"{node.spec.name}: already running (pid {report.pid}) outside this supervisor")
-                self.failed = True
-                continue
-            if node.spec.pidfile.exists():
-                say(f"{node.spec.name}: removing stale pidfile {node.spec.pidfile}")
-                with contextlib.suppress(FileNotFoundError):
-                    node.spec.pidfile.unlink()
-
-    # -- the loop ------------------------------------------------------------
+    # -- the run -------------------------------------------------------------
 
     def run(self) -> int:
-        """Start the nodes, supervise them until TERM/INT, stop them; return the exit status."""
+        """Start the nodes, supervise them until TERM/INT, stop them; the exit status."""
         become_subreaper()
         previous = self._install_handlers()
         try:
-            return self._run()
+            # The pid and log directories, with the pidfile backend's checks and errors.
+            PidfileBackend().prepare([n.spec for n in self.nodes])
+            with contextlib.ExitStack() as stack:
+                for spec in sorted((n.spec for n in self.nodes), key=lambda s: str(s.pidfile)):
+                    if not stack.enter_context(pidfiles.locked(spec.pidfile, None)):
+                        raise StemError(
+                            f"node {spec.name}: another stem run holds {spec.pidfile}.lock",
+                            hint="stop the other supervisor or `stem worker multi` first",
+                        )
+                self._listener = stack.enter_context(NotifyListener())
+                return self._run()
         finally:
+            self._listener = None
             self._restore_handlers(previous)
 
     def _run(self) -> int:
-        self.clear_stale_pidfiles()
+        self._clear_stale()
         if self.failed:
             return 1
-        failed = self._record_started(
-            self.backend.start([n.spec for n in self.nodes], self.start_timeout)
-        )
-        if failed:
+        if not self._start(self.nodes):
             say("not every node started; stopping the others")
             self._stop_all()
             return 1
@@ -229,11 +218,75 @@ class Supervisor:
         clean = self._stop_all()
         return 0 if clean and not self.failed else 1
 
+    def _clear_stale(self) -> None:
+        """Remove pidfiles of an earlier run; refuse nodes someone else runs."""
+        for node in self.nodes:
+            check = pidfiles.check(node.spec.pidfile)
+            if check.liveness is Liveness.STALE:
+                say(f"{node.spec.name}: stale pidfile removed ({check.reason})")
+                pidfiles.remove(node.spec.pidfile)
+            elif check.liveness is not Liveness.ABSENT:
+                assert check.record is not None
+                say(
+                    f"{node.spec.name}: pid {check.record.pid} in {node.spec.pidfile} "
+                    f"is not ours and is alive ({check.liveness.value}); not starting a twin"
+                )
+                self.failed = True
+
+    def _start(self, nodes: Sequence[_Node]) -> bool:
+        """Spawn nodes and wait for READY=1 (like `start`); False when any failed."""
+        assert self._listener is not None
+        deadline = time.monotonic() + self.start_timeout
+        spawned: list[lifecycle.Spawned] = []
+        ok = True
+        for node in nodes:
+            try:
+                sp = lifecycle.spawn_node(node.spec, self._listener.address, workdir=self.workdir)
+            except StemError as exc:
+                say(f"{node.spec.name}: failed: {exc.message}")
+                ok = False
+                self._schedule_retry(node)
+                continue
+            self._children[sp.pid] = sp.proc
+            pidfiles.write(node.spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
+            spawned.append(sp)
+        results = lifecycle.wait_ready(spawned, self._listener, deadline, self.ready_after)
+        for sp in spawned:
+            node = next(n for n in self.nodes if n.spec is sp.spec)
+            readiness = results[sp.pid]
+            self._listener.states.pop(sp.pid, None)
+            if readiness.ready:
+                pidfiles.write(sp.spec.pidfile, pidfiles.record_for(sp.pid, ready=True))
+                node.running = sp
+                say(f"{sp.spec.name}: started (pid {sp.pid}, ready in {readiness.seconds:.1f} s)")
+                continue
+            ok = False
+            lifecycle.abort_node(sp)
+            self._forget(sp)
+            pidfiles.remove(sp.spec.pidfile)
+            say(f"{sp.spec.name}: failed: {readiness.reason}")
+            for line in lifecycle.log_tail(sp.spec.main_logfile):
+                say(f"{sp.spec.name}:   {line}")
+            self._schedule_retry(node)
+        return ok
+
+    def _exit_code(self, sp: lifecycle.Spawned) -> int | None:
+        """The exit code of a node whose pidfd is readable (reaped here if need be).
+
+        Reaping goes through :meth:`_reap` only: Popen.wait() racing the SIGCHLD
+        handler would read ECHILD as "exit status 0".
+        """
+        self._reap()
+        return sp.proc.returncode
+
+    def _forget(self, sp: lifecycle.Spawned) -> None:
+        self._children.pop(sp.pid, None)
+        with contextlib.suppress(OSError):
+            os.close(sp.pidfd)
+
     def _next_timeout(self) -> float | None:
         due = [n.restart_at for n in self.nodes if n.restart_at is not None]
-        if not due:
-            return None
-        return max(0.0, min(due) - time.monotonic())
+        return None if not due else max(0.0, min(due) - time.monotonic())
 
     def _handle_signals(self) -> bool:
         """Act on pending signals; True when it is time to stop."""
@@ -244,107 +297,107 @@ class Supervisor:
                 say(f"{signal.Signals(signum).name}: stopping every node")
                 stop = True
             elif signum == signal.SIGHUP:
-                running = [n.spec for n in self.nodes if n.pid is not None]
-                if running:
-                    self.backend.kill(running, signal.SIGHUP, "main")
+                for node in self.nodes:
+                    if node.running is not None:
+                        procs.pidfd_signal(node.running.pidfd, signal.SIGHUP)
         return stop
 
     def _handle_exits(self) -> None:
-        while self._exited:
-            pid, status = self._exited.pop(0)
-            node = self._by_pid(pid)
-            if node is None:
-                log.debug("stem: reaped pid %d (%s)", pid, _how(status))
-                continue
-            now = time.monotonic()
-            node.pid = None
-            node.leftover_pgid = pid  # the node ran in its own session: pgid == pid
-            recent = node.recent_restarts(now, self.restart_window)
-            if len(recent) >= self.restart_limit:
-                say(
-                    f"{node.spec.name}: exited ({_how(status)}); "
-                    f"{len(recent)} restarts within {self.restart_window:g} s, giving up"
-                )
-                self.failed = True
-                continue
-            delay = min(self.backoff_max, self.backoff_first * 2 ** len(recent))
-            node.restart_at = now + delay
-            say(
-                f"{node.spec.name}: exited unexpectedly ({_how(status)}); "
-                f"restarting in {delay:g} s (restart {len(recent) + 1} of at most "
-                f"{self.restart_limit} within {self.restart_window:g} s)"
-            )
-            # systemd.kill(5): what is left of the group gets TERM now ...
-            _signal_group(pid, signal.SIGTERM)
-        self._pidfiles_of_dead()
-
-    def _pidfiles_of_dead(self) -> None:
-        """A dead node's pidfile would make `stem worker multi status` say 'dead': drop it."""
+        """Nodes whose main process exited unexpectedly: schedule their restart."""
         for node in self.nodes:
-            if node.pid is None:
-                with contextlib.suppress(FileNotFoundError):
-                    node.spec.pidfile.unlink()
-
-    def _restart_due(self) -> None:
-        now = time.monotonic()
-        due = [n for n in self.nodes if n.restart_at is not None and n.restart_at <= now]
-        if not due:
-            return
-        for node in due:
-            node.restart_at = None
-            node.recent_restarts(now, self.restart_window).append(now)
-            if node.leftover_pgid is not None:
-                # ... and KILL once the backoff is over (systemd.kill(5)).
-                _signal_group(node.leftover_pgid, signal.SIGKILL)
-                node.leftover_pgid = None
-        failed = self._record_started(self.backend.start([n.spec for n in due], self.start_timeout))
-        for report in failed:
-            node = next(n for n in self.nodes if n.spec.name == report.node)
-            # A failed start counts as one more exit: back off and try again.
+            sp = node.running
+            if sp is None or not procs.has_exited(sp.pidfd):
+                continue
+            code = self._exit_code(sp)
+            node.running = None
+            self._forget(sp)
+            pidfiles.remove(node.spec.pidfile)
+            # What is left of its group gets TERM now, KILL when the backoff is
+            # over (systemd.kill(5): the rest of the unit after the main exits).
+            procs.close_all(
+                m.pidfd for m in procs.signal_group(sp.pid, sp.starttime, signal.SIGTERM)
+            )
+            node.leftover = (sp.pid, sp.starttime)
+            how = "exit status unknown" if code is None else describe_status(code)
+            say(f"{node.spec.name}: exited unexpectedly ({how})")
             self._schedule_retry(node)
 
     def _schedule_retry(self, node: _Node) -> None:
         now = time.monotonic()
-        recent = node.recent_restarts(now, self.restart_window)
+        recent = node.recent(now, self.restart_window)
         if len(recent) >= self.restart_limit:
-            say(f"{node.spec.name}: failed {len(recent)} restarts, giving up")
+            say(
+                f"{node.spec.name}: {len(recent)} restarts within "
+                f"{self.restart_window:g} s; giving up"
+            )
             self.failed = True
             return
-        node.restart_at = now + min(self.backoff_max, self.backoff_first * 2 ** len(recent))
+        delay = min(self.backoff_max, self.backoff_first * 2 ** len(recent))
+        node.restart_at = now + delay
+        say(
+            f"{node.spec.name}: restarting in {delay:g} s "
+            f"(restart {len(recent) + 1} of at most {self.restart_limit} "
+            f"within {self.restart_window:g} s)"
+        )
+
+    def _kill_leftover(self, node: _Node) -> None:
+        if node.leftover is not None:
+            pgid, starttime = node.leftover
+            members = procs.signal_group(pgid, starttime, signal.SIGKILL)
+            if members:
+                say(f"{node.spec.name}: sent SIGKILL to {len(members)} leftover process(es)")
+            procs.close_all(m.pidfd for m in members)
+            node.leftover = None
+
+    def _restart_due(self) -> None:
+        now = time.monotonic()
+        due = [n for n in self.nodes if n.restart_at is not None and n.restart_at <= now]
+        for node in due:
+            node.restart_at = None
+            node.recent(now, self.restart_window).append(now)
+            self._kill_leftover(node)
+        if due and not self.failed:
+            self._start(due)
 
     def _stop_all(self) -> bool:
-        """Stop every node (TERM, then KILL after the stop timeout); True when all went cleanly."""
+        """TERM every node, KILL what outlives the stop timeout; True when all went cleanly."""
+        live = [n for n in self.nodes if n.running is not None]
         for node in self.nodes:
             node.restart_at = None
-        reports = self.backend.stop([n.spec for n in self.nodes], self.stop_timeout)
+            self._kill_leftover(node)
+        targets = [n.running.target() for n in live if n.running is not None]
+        outcomes = lifecycle.stop_nodes(targets, time.monotonic() + self.stop_timeout)
         clean = True
-        for report in reports:
-            if not report.ok or report.details.get("killed"):
+        for node in live:
+            sp = node.running
+            assert sp is not None
+            outcome = outcomes[node.spec.name]
+            code = self._exit_code(sp) if outcome.exited else None
+            how = "did not exit" if code is None else describe_status(code)
+            if outcome.survivors:
                 clean = False
-            say(f"{report.node}: {report.message}")
-        for node in self.nodes:
-            node.pid = None
-            if node.leftover_pgid is not None:
-                _signal_group(node.leftover_pgid, signal.SIGKILL)
+                say(f"{node.spec.name}: processes {outcome.survivors} survived SIGKILL")
+            elif outcome.timed_out:
+                clean = False
+                say(
+                    f"{node.spec.name}: killed: still running after the "
+                    f"{self.stop_timeout:g} s stop timeout, sent SIGKILL to "
+                    f"{outcome.killed} process(es) of its group"
+                )
+            elif outcome.killed:
+                clean = False
+                say(
+                    f"{node.spec.name}: stopped ({how}); "
+                    f"sent SIGKILL to {outcome.killed} leftover process(es)"
+                )
+            elif code not in (0, -signal.SIGTERM):
+                clean = False
+                say(f"{node.spec.name}: stopped with {how}")
+            else:
+                say(f"{node.spec.name}: stopped (pid {sp.pid}, {outcome.seconds:.1f} s)")
+            if not outcome.survivors:
+                pidfiles.remove(node.spec.pidfile)
+            node.running = None
+            self._forget(sp)
         self._reap()
         return clean
-
-
-def _how(status: int) -> str:
-    """A wait status in words: 'exit status 3', 'killed by SIGKILL'."""
-    return describe_status(os.waitstatus_to_exitcode(status))
-
-
-def _signal_group(pgid: int, signum: int) -> None:
-    """Signal what is left of a dead node's process group; an empty group is fine.
-
-    Safe against PID reuse: the kernel does not hand out a number that is still
-    in use as a process group id, so this group is the node's or empty.
-    """
-    try:
-        os.killpg(pgid, signum)
-    except ProcessLookupError:
-        pass
-    except PermissionError as exc:
-        if exc.errno != errno.EPERM:
-            raise
