@@ -1,0 +1,192 @@
+"""Env files: systemd's EnvironmentFile= rules, bad lines, and warnings where sh differs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stem_systemd.envfile import parse_env_text, read_env_file
+from stem_systemd.errors import UsageError
+
+P = Path("/etc/stem/stem.env")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A=1", {"A": "1"}),
+        ("A=1\n", {"A": "1"}),
+        ("  A = 1  \n", {"A": "1"}),
+        ("A=\n", {"A": ""}),
+        ('A="a b"', {"A": "a b"}),
+        ("A='a $b \"c\" \\n'", {"A": 'a $b "c" \\n'}),
+        ('A="q\\"b\\\\d\\$t\\`x\\n"', {"A": 'q"b\\d$t`x\\n'}),
+        ("A=a\\ b", {"A": "a b"}),
+        ("A=a\\$b", {"A": "a$b"}),
+        ("A=line\\\ncont", {"A": "linecont"}),
+        ('A="multi\nline"', {"A": "multi\nline"}),
+        ('A="esc\\\nnl"', {"A": "escnl"}),
+        ("A=x # not a comment", {"A": "x # not a comment"}),
+        ("# c\n; c\n\n  # indented\nA=1", {"A": "1"}),
+        ('A=x"y"', {"A": 'x"y"'}),
+        ("A='a'\"b\"", {"A": "ab"}),
+        ('A="a" b', {"A": "ab"}),  # systemd skips blanks after a closing quote
+        ("A=1\nA=2", {"A": "2"}),
+        ("A=$HOME ${X} $(cmd)", {"A": "$HOME ${X} $(cmd)"}),
+        ("export A=1", {"A": "1"}),
+        ("A=x\r\nB=y\r\n", {"A": "x", "B": "y"}),
+        ("A=köln", {"A": "köln"}),
+        ("A=a=b", {"A": "a=b"}),
+        ("_A1=v", {"_A1": "v"}),
+        ("# comment \\\nA=1", {"A": "1"}),  # since systemd v254 the next line is not a comment
+    ],
+)
+def test_systemd_rules(text: str, expected: dict[str, str]) -> None:
+    """Values are what systemd's EnvironmentFile= parser (env-file.c) produces."""
+    assert parse_env_text(text, P).values == expected
+
+
+def test_lines_are_recorded() -> None:
+    """Each variable remembers the line its assignment starts on."""
+    env = parse_env_text('# c\n\nA=1\nB="two\nlines"\nC=3\n', P)
+    assert env.lines == {"A": 3, "B": 4, "C": 6}
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("A=1\nFOO\n", ":2: expected KEY=VALUE, got 'FOO'"),
+        ("FOO", ":1: expected KEY=VALUE, got 'FOO'"),
+        ("1A=x", ":1: invalid variable name '1A'"),
+        ("A-B=x", ":1: invalid variable name 'A-B'"),
+        ('A=1\nB="open\n\n', ":2: unterminated quote"),
+        ("A='open", ":1: unterminated quote"),
+        ("export=1", None),
+    ],
+)
+def test_bad_lines_are_usage_errors(text: str, fragment: str | None) -> None:
+    """A malformed line is a usage error naming file:line (export=1 is a valid name)."""
+    if fragment is None:
+        assert parse_env_text(text, P).values == {"export": "1"}
+        return
+    with pytest.raises(UsageError) as exc:
+        parse_env_text(text, P)
+    assert f"{P}{fragment}" in exc.value.message
+    assert exc.value.hint
+    assert exc.value.exit_code == 2
+
+
+def test_invalid_utf8_names_line(tmp_path: Path) -> None:
+    """Invalid UTF-8 is a usage error naming file and line."""
+    path = tmp_path / "stem.env"
+    path.write_bytes(b"A=1\nB=\xff\n")
+    with pytest.raises(UsageError, match=r"stem\.env:2: invalid UTF-8"):
+        read_env_file(path)
+
+
+def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
+    """A missing env file is one clear usage error naming it."""
+    with pytest.raises(UsageError, match="cannot read env file"):
+        read_env_file(tmp_path / "missing.env")
+
+
+def test_export_warns_that_systemd_ignores_it() -> None:
+    """A leading export is accepted, with a systemd warning naming the line."""
+    env = parse_env_text("A=1\nexport B=2\n", P)
+    assert env.values == {"A": "1", "B": "2"}
+    [warning] = env.warnings
+    assert warning.kind == "systemd"
+    assert str(warning).startswith(f"{P}:2: ")
+    assert "ignores this line" in warning.message
+
+
+def test_semicolon_comment_warns() -> None:
+    """A ';' comment is fine for systemd but a syntax error for sh: warned with its line."""
+    env = parse_env_text("A=1\n; comment\n", P)
+    assert [(w.line, w.kind) for w in env.warnings] == [(2, "sh")]
+
+
+def test_comment_ending_in_backslash_warns() -> None:
+    """A comment ending in a backslash swallows the next line in systemd before v254."""
+    env = parse_env_text("# x \\\nA=1\n", P)
+    assert [(w.line, w.kind) for w in env.warnings] == [(1, "systemd")]
+
+
+def test_warnings_name_the_line_and_key() -> None:
+    """An sh difference names file, line and variable, and both readings."""
+    env = parse_env_text("A=ok\nB=x # c\n", P)
+    [warning] = env.warnings
+    assert str(warning) == f"{P}:2: B: systemd reads 'x # c' but sh reads 'x'"
+
+
+# ---- property: sh warnings fire exactly when sh reads a different value -----
+
+SH_CORPUS = [
+    # same in both
+    "K=plain",
+    'K="a b"',
+    "K='a $b \"c\"'",
+    'K="q\\"b\\\\d\\$t\\`x"',
+    'K="back\\slash"',
+    "K=a\\ b",
+    "K=a\\$b",
+    'K="multi\nline"',
+    "K=cont\\\ninued",
+    "K='a'\"b\"",
+    "K=",
+    "K=x   ",
+    "  K=indented",
+    "export K=1",
+    "K=100%",
+    "K=a=b",
+    "K=$",
+    "K=a$",
+    "K=a~b",
+    "K=köln",
+    "K='~/quoted'",
+    "# comment\nK=after",
+    # different
+    "K=$HOME",
+    'K="$HOME"',
+    "K=${HOME}",
+    "K=`printf z`",
+    "K=$(printf z)",
+    "K=a stem_no_such_command",
+    "K=x # comment",
+    'K=a"b c"',
+    "K=x'y'",
+    'K="a" stem_no_such_command',
+    "K=~/x",
+    "K=x:~/y",
+    "K=a;stem_no_such_command",
+    "K= x",
+    "K =x",
+    "K=x\r",
+    "; comment\nK=x",
+    "K=x\n; comment",
+]
+
+
+def sh_value(path: Path) -> str:
+    """What `. FILE` in /bin/sh leaves in $K (empty if sourcing fails)."""
+    result = subprocess.run(
+        ["sh", "-c", '. "$1"; printf %s "$K"', "sh", str(path)],
+        capture_output=True,
+        env={"HOME": "/home/stem-test", "PATH": "/usr/bin:/bin"},
+        cwd=path.parent,
+        check=False,
+    )
+    return result.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize("text", SH_CORPUS)
+def test_sh_warnings_fire_exactly_when_sh_differs(text: str, tmp_path: Path) -> None:
+    """An sh warning is given if and only if /bin/sh sourcing the file reads K differently."""
+    path = tmp_path / "stem.env"
+    path.write_text(text + "\n", encoding="utf-8")
+    env = read_env_file(path)
+    differs = sh_value(path) != env.values["K"]
+    sh_warnings = [str(w) for w in env.warnings if w.kind == "sh"]
+    assert bool(sh_warnings) == differs, (sh_value(path), env.values["K"], sh_warnings)
