@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from stem_systemd import placeholders
 from stem_systemd.config import Settings
 from stem_systemd.errors import UsageError
 from stem_systemd.nodes import NodeSpec, expand
@@ -312,3 +313,24 @@ def test_unknown_placeholder_is_a_usage_error(field: str, template: Any, what: s
     assert what in exc.value.message
     assert exc.value.exit_code == 2
     assert exc.value.hint and "%n" in exc.value.hint
+
+
+@pytest.mark.parametrize(
+    ("template", "suffix", "expected"),
+    [
+        ("/l/a%I.log", "", "/l/a.log"),
+        ("/l/a%I.log", "-2", "/l/a-2.log"),
+        ("/l/100%%/a%I.log", "-1", "/l/100%/a-1.log"),
+        ("/l/a%%I.log", "-1", "/l/a%I.log"),
+        ("/l/a.log", "-1", "/l/a.log"),
+    ],
+)
+def test_launcher_expands_suffix_in_one_pass(template: str, suffix: str, expected: str) -> None:
+    """expand_suffix turns %I into the process suffix and %% into %, never re-reading output."""
+    assert placeholders.expand_suffix(template, suffix) == expected
+
+
+def test_launcher_refuses_other_placeholders() -> None:
+    """A logfile template with %n left is refused by the launcher's expansion."""
+    with pytest.raises(UsageError, match="placeholder %n left"):
+        placeholders.expand_suffix("/l/%n%I.log", "")
