@@ -131,31 +131,37 @@ def expand(
         )
     options = _parse_options(args[split:])
     per_node = _assign(options, names)
-    nodes = []
-    for index, name in enumerate(names, start=1):
-        values = {"n": name, "h": host, "i": str(index)}
-        command = tuple(placeholders.expand(t, "command", values) for t in settings.command)
-        pidfile = Path(placeholders.expand(settings.pidfile, "pidfile", values, launcher=False))
-        logfile = placeholders.expand(settings.logfile, "logfile", values, launcher=True)
-        env = dict(settings.file_env)
-        env.update(
-            STEM_WORKER_NODE=name,
-            STEM_WORKER_INDEX=str(index),
-            STEM_WORKER_PIDFILE=str(pidfile),
-            STEM_WORKER_LOGFILE=logfile,
-        )
-        nodes.append(
-            NodeSpec(
-                name=name,
-                index=index,
-                command=command,
-                args=per_node[name] + tuple(passthrough),
-                pidfile=pidfile,
-                logfile=logfile,
-                env=env,
-            )
-        )
-    return nodes
+    return [
+        _spec(name, index, per_node[name] + tuple(passthrough), settings, host)
+        for index, name in enumerate(names, start=1)
+    ]
+
+
+def node_spec(
+    name: str, settings: Settings, host: str, *, index: int = 1, args: Sequence[str] = ()
+) -> NodeSpec:
+    """The spec of one node known by name (e.g. a unit's instance), ``args`` taken verbatim.
+
+    For ``stem worker exec NODE``: unlike :func:`expand`, a lone number is never
+    read as a count here; it is refused like everywhere else.
+    """
+    check_node_name(name)
+    return _spec(name, index, tuple(args), settings, host)
+
+
+def _spec(name: str, index: int, args: tuple[str, ...], settings: Settings, host: str) -> NodeSpec:
+    values = {"n": name, "h": host, "i": str(index)}
+    command = tuple(placeholders.expand(t, "command", values) for t in settings.command)
+    pidfile = Path(placeholders.expand(settings.pidfile, "pidfile", values, launcher=False))
+    logfile = placeholders.expand(settings.logfile, "logfile", values, launcher=True)
+    env = dict(settings.file_env)
+    env.update(
+        STEM_WORKER_NODE=name,
+        STEM_WORKER_INDEX=str(index),
+        STEM_WORKER_PIDFILE=str(pidfile),
+        STEM_WORKER_LOGFILE=logfile,
+    )
+    return NodeSpec(name, index, command, args, pidfile, logfile, env)
 
 
 def node_names(tokens: Sequence[str]) -> list[str]:

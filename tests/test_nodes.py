@@ -11,7 +11,7 @@ import pytest
 from stem_systemd import placeholders
 from stem_systemd.config import Settings
 from stem_systemd.errors import UsageError
-from stem_systemd.nodes import NodeSpec, expand
+from stem_systemd.nodes import NodeSpec, expand, node_spec
 
 BASE = Settings(
     command=("/opt/stem/bin/stem-worker",),
@@ -334,3 +334,17 @@ def test_launcher_refuses_other_placeholders() -> None:
     """A logfile template with %n left is refused by the launcher's expansion."""
     with pytest.raises(UsageError, match="placeholder %n left"):
         placeholders.expand_suffix("/l/%n%I.log", "")
+
+
+def test_node_spec_for_one_named_node() -> None:
+    """node_spec builds one node by name, as expand would, taking args verbatim."""
+    spec = node_spec("alpha", BASE, "box", index=3, args=["-c", "2"])
+    assert (spec.name, spec.index, spec.args) == ("alpha", 3, ("-c", "2"))
+    assert spec.pidfile == Path("/run/stem/alpha.pid")
+    assert spec.env["STEM_WORKER_INDEX"] == "3"
+
+
+def test_node_spec_never_reads_a_count() -> None:
+    """node_spec refuses a numeric name instead of reading it as a count."""
+    with pytest.raises(UsageError, match="index or range"):
+        node_spec("2", BASE, "box")
