@@ -1,0 +1,243 @@
+"""``stem worker multi`` end to end: the real ``stem`` and ``stem-worker`` in subprocesses."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from stem_systemd import procs
+from stem_systemd.launcher import spool
+from tests.helpers import wait_until
+from tests.multi_helpers import reap_strays, strays
+
+BIN = Path(sys.executable).parent
+STEM = str(BIN / "stem")
+
+
+class Multi:
+    """Runs ``stem worker multi VERB ...`` with files under one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.jobs = root / "jobs"
+        env_file = root / "stem.env"
+        env_file.write_text("")
+        self.env = {
+            **os.environ,
+            "STEM_BACKEND": "pidfile",
+            "STEM_PIDFILE": str(root / "run" / "%n.pid"),
+            "STEM_LOGFILE": str(root / "log" / "%n%I.log"),
+            "STEM_WORKER_COMMAND": f"{BIN / 'stem-worker'} --jobs {self.jobs}",
+            "STEM_START_TIMEOUT": "60",
+            "STEM_STOP_TIMEOUT": "60",
+        }
+        self.env.pop("NOTIFY_SOCKET", None)
+        self.base = ["--env-file", str(env_file)]
+
+    def popen(self, verb: str, *args: str) -> subprocess.Popen[str]:
+        """Start ``stem worker multi VERB ARGS`` without waiting."""
+        return subprocess.Popen(
+            [STEM, "worker", "multi", verb, *self.base, *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def __call__(self, verb: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``stem worker multi VERB ARGS`` to completion."""
+        proc = self.popen(verb, *args)
+        out, err = proc.communicate(timeout=240)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    def main_pids(self) -> list[int]:
+        """Main processes of nodes under root: session leaders among the strays."""
+        found = []
+        for pid in strays(self.root):
+            st = procs.read_stat(pid)
+            if st is not None and st.sid == pid:
+                found.append(pid)
+        return found
+
+
+@pytest.fixture
+def multi(tmp_path: Path) -> Iterator[Multi]:
+    """A Multi runner over tmp_path; every node process under it is killed afterwards."""
+    runner = Multi(tmp_path)
+    spool.prepare(runner.jobs)
+    yield runner
+    reap_strays(tmp_path)
+
+
+def test_main_job_two_nodes_with_a_job_spool(multi: Multi) -> None:
+    """start two nodes, status 0, jobs get done, stop, status 3: the README's main job."""
+    started = multi("start", "alpha", "beta", "-c", "2")
+    assert started.returncode == 0, started.stderr
+    assert "alpha: started" in started.stdout and "beta: started" in started.stdout
+    assert "backend: pidfile" in started.stderr
+    for n in range(4):
+        spool.submit(multi.jobs, f"job{n}", "0.2")
+    status = multi("status", "alpha", "beta")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count("running (pid") == 2
+    wait_until(lambda: len(list((multi.jobs / "done").iterdir())) == 4, timeout=60)
+    stopped = multi("stop", "alpha", "beta")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.count(": stopped (pid") == 2
+    assert multi("status", "alpha", "beta").returncode == 3
+    assert not multi.main_pids()
+
+
+def test_status_json_and_lsb_codes(multi: Multi) -> None:
+    """status --json gives one object per node; the exit code is the LSB worst code."""
+    assert multi("start", "alpha").returncode == 0
+    result = multi("status", "alpha", "beta", "--json")
+    assert result.returncode == 3
+    doc = json.loads(result.stdout)
+    states = {n["node"]: n["state"] for n in doc["nodes"]}
+    assert states == {"alpha": "running", "beta": "stopped"}
+    assert doc["nodes"][0]["pidfile"].endswith("alpha.pid")
+    assert multi("stop", "alpha").returncode == 0
+
+
+def test_graceful_stop_lets_an_in_flight_job_complete(multi: Multi) -> None:
+    """stop sends TERM; the pool finishes the job in hand before the node exits, no KILL."""
+    assert multi("start", "alpha").returncode == 0
+    spool.submit(multi.jobs, "slow", "2")
+    wait_until(lambda: any((multi.jobs / "active").iterdir()), timeout=60)
+    stopped = multi("stop", "alpha")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "SIGKILL" not in stopped.stdout
+    assert (multi.jobs / "done" / "slow").exists()
+
+
+def test_stop_timeout_kills_a_pool_process_ignoring_term(multi: Multi) -> None:
+    """A pool process ignoring TERM outlives the stop timeout; its group gets SIGKILL, reported."""
+    assert multi("start", "alpha").returncode == 0
+    spool.submit(multi.jobs, "stuck", "300 ignore-term")
+    wait_until(lambda: any((multi.jobs / "active").iterdir()), timeout=60)
+    stopped = multi("stop", "alpha", "--timeout", "1")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "SIGKILL" in stopped.stdout
+    assert not strays(multi.root)
+    assert not (multi.root / "run" / "alpha.pid").exists()
+
+
+def test_twenty_concurrent_starts_leave_exactly_two_workers(multi: Multi) -> None:
+    """Twenty racing `start alpha beta` runs all succeed and start each node exactly once."""
+    runs = [multi.popen("start", "alpha", "beta") for _ in range(20)]
+    codes = [run.wait(timeout=240) for run in runs]
+    for run in runs:
+        run.communicate()
+    assert codes == [0] * 20
+    assert len(multi.main_pids()) == 2
+    assert multi("stop", "alpha", "beta").returncode == 0
+
+
+def test_failing_command_reports_log_tail_and_exit_code(multi: Multi) -> None:
+    """A launcher that exits before READY=1: exit 1, its status and log on stderr, no pidfile."""
+    multi.env["STEM_WORKER_COMMAND"] = f"{BIN / 'stem-worker'} --no-such-option"
+    result = multi("start", "alpha")
+    assert result.returncode == 1
+    assert "alpha: failed: exit status 2" in result.stderr
+    assert "no-such-option" in result.stderr  # from the log tail
+    assert not (multi.root / "run" / "alpha.pid").exists()
+
+
+def test_missing_command_exits_5(multi: Multi) -> None:
+    """A launcher that is not installed is exit 5 (LSB: not installed)."""
+    multi.env["STEM_WORKER_COMMAND"] = str(multi.root / "no-such-launcher")
+    result = multi("start", "alpha")
+    assert result.returncode == 5
+    assert "not found" in result.stderr
+
+
+def test_pid_directory_under_a_regular_file_is_one_clear_error(multi: Multi) -> None:
+    """A pid directory that cannot exist gives one Error line, exit 1, and starts nothing."""
+    (multi.root / "plain").write_text("")
+    result = multi("start", "alpha", "beta", "--pidfile", str(multi.root / "plain" / "%n.pid"))
+    assert result.returncode == 1
+    assert result.stderr.count("Error:") == 1
+    assert "not a directory" in result.stderr
+    assert not strays(multi.root)
+
+
+PR_CAPBSET_DROP = 24  # <linux/prctl.h>
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
+
+
+def _without_dac_override() -> None:
+    """In the child before exec: drop the capabilities that let root ignore file modes.
+
+    Dropped from the bounding set, they are missing from the permitted and
+    effective sets of the program exec'd next (capabilities(7)), so even root
+    gets EACCES from a directory without write permission.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> None:
+    """Without permission on the pid directory: one Error line, exit 4, no process."""
+    piddir = multi.root / "run"
+    piddir.mkdir(mode=0o555)
+    piddir.chmod(0o555)
+    result = subprocess.run(
+        [STEM, "worker", "multi", "start", *multi.base, "alpha", "beta"],
+        env=multi.env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
+    )
+    assert result.returncode == 4, result.stderr
+    assert result.stderr.count("Error:") == 1
+    assert str(piddir) in result.stderr
+    assert not strays(multi.root)
+    assert not list(piddir.iterdir())
+
+
+def test_show_creates_nothing_and_prints_argv_env_and_files(multi: Multi) -> None:
+    """show prints argv (with per-node overrides and -- args), env, files; creates no directory."""
+    result = multi("show", "alpha", "beta", "-c:alpha", "4", "--", "--extra")
+    assert result.returncode == 0, result.stderr
+    assert "-c 4 --extra" in result.stdout
+    assert "STEM_WORKER_NODE=beta" in result.stdout
+    assert "NOTIFY_SOCKET=" in result.stdout
+    assert not (multi.root / "run").exists()
+    assert not (multi.root / "log").exists()
+    doc = json.loads(multi("show", "alpha", "--json", "--", "x").stdout)
+    assert doc["nodes"][0]["argv"][-1] == "x"
+
+
+def test_bad_placeholder_and_bad_signal_are_usage_errors(multi: Multi) -> None:
+    """Unknown placeholders and unknown signals exit 2 with an Error line, no traceback."""
+    bad = multi("status", "alpha", "--pidfile", str(multi.root / "%z.pid"))
+    assert bad.returncode == 2 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
+    sig = multi("kill", "alpha", "--signal", "NOPE")
+    assert sig.returncode == 2 and "unknown signal" in sig.stderr
+
+
+def test_restart_rolling_and_kill(multi: Multi) -> None:
+    """restart --rolling replaces both nodes; kill --whom all ends them and drops pidfiles."""
+    assert multi("start", "alpha", "beta").returncode == 0
+    before = set(multi.main_pids())
+    rolled = multi("restart", "alpha", "beta", "--rolling")
+    assert rolled.returncode == 0, rolled.stderr
+    after = set(multi.main_pids())
+    assert len(after) == 2 and not before & after
+    killed = multi("kill", "alpha", "beta", "--whom", "all")
+    assert killed.returncode == 0, killed.stderr
+    assert killed.stdout.count("SIGKILL") == 2
+    wait_until(lambda: not multi.main_pids(), timeout=60)
+    assert multi("status", "alpha", "beta").returncode == 3
