@@ -57,7 +57,8 @@ def prepare(spool: Path) -> None:
 
 
 def submit(spool: Path, name: str, content: str) -> Path:
-    """Add a job atomically (dot name, then rename); returns its path."""
+    """Add a job atomically (dot name, then rename), creating the spool; returns its path."""
+    prepare(spool)
     tmp = spool / f".{name}.{os.getpid()}.tmp"
     tmp.write_text(content + "\n", encoding="utf-8")
     final = spool / name
