@@ -305,9 +305,10 @@ def stop_nodes(
         outcome.seconds = time.monotonic() - began
     # Whatever is left of each group (the laggard main process, or pool
     # processes it left behind) gets SIGKILL, all groups at once.
+    groups = procs.signal_groups({t.pid: t.starttime for t in targets}, signal.SIGKILL)
     leftovers: dict[tuple[str, int], int] = {}
     for t in targets:
-        members = procs.signal_group(t.pid, t.starttime, signal.SIGKILL)
+        members = groups[t.pid]
         outcomes[t.name].killed = len(members)
         leftovers.update({(t.name, m.pid): m.pidfd for m in members})
     if leftovers:

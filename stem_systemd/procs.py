@@ -168,13 +168,18 @@ def group_members(pgid: int, not_before: int) -> list[Member]:
     every member of a node's group was forked after the node's main process.
     Callers close the returned pidfds (see :func:`close_all`).
     """
-    members: list[Member] = []
+    return groups_members({pgid: not_before})[pgid]
+
+
+def groups_members(floors: Mapping[int, int]) -> dict[int, list[Member]]:
+    """:func:`group_members` for many groups (pgid -> start-time floor) in one /proc scan."""
+    members: dict[int, list[Member]] = {pgid: [] for pgid in floors}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         pid = int(entry)
         st = read_stat(pid)
-        if st is None or st.pgid != pgid or st.starttime < not_before or st.exited:
+        if st is None or st.pgid not in floors or st.starttime < floors[st.pgid] or st.exited:
             continue
         fd = pidfd_open(pid)
         if fd is None:
@@ -182,10 +187,10 @@ def group_members(pgid: int, not_before: int) -> list[Member]:
         # Re-read after pinning: the pidfd is this very process only if the
         # PID still shows the same start time now.
         again = read_stat(pid)
-        if again is None or again.starttime != st.starttime or again.pgid != pgid:
+        if again is None or again.starttime != st.starttime or again.pgid != st.pgid:
             os.close(fd)
             continue
-        members.append(Member(pid, fd))
+        members[st.pgid].append(Member(pid, fd))
     return members
 
 
@@ -195,10 +200,16 @@ def signal_group(pgid: int, not_before: int, signum: int) -> list[Member]:
     The caller owns (and closes) the pidfds of the returned members, which it
     can wait on with :func:`wait_exits`.
     """
-    members = group_members(pgid, not_before)
-    for member in members:
-        pidfd_signal(member.pidfd, signum)
-    return members
+    return signal_groups({pgid: not_before}, signum)[pgid]
+
+
+def signal_groups(floors: Mapping[int, int], signum: int) -> dict[int, list[Member]]:
+    """:func:`signal_group` for many groups (pgid -> start-time floor) in one /proc scan."""
+    found = groups_members(floors)
+    for members in found.values():
+        for member in members:
+            pidfd_signal(member.pidfd, signum)
+    return found
 
 
 def close_all(fds: Iterable[int]) -> None:

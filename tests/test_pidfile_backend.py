@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ import pytest
 from stem_systemd import pidfiles, procs
 from stem_systemd.backends.base import State
 from stem_systemd.backends.pidfile import PidfileBackend
+from stem_systemd.errors import UsageError
 from tests.helpers import wait_until
 from tests.multi_helpers import reap_strays, spec, strays
 
@@ -256,4 +258,13 @@ def test_fifo_at_pidfile_path_is_unknown_not_a_hang(where: Path, backend: Pidfil
     assert backend.status([node])[0].exit_code == 4
     report = backend.start([node], 30)[0]
     assert not report.ok and "not a regular file" in report.message
+    assert not strays(where)
+
+
+def test_nodes_sharing_a_pidfile_are_a_usage_error(where: Path, backend: PidfileBackend) -> None:
+    """A pidfile template without %n/%i would make nodes share one file: exit 2, nothing runs."""
+    alpha = spec(where, "alpha")
+    beta = dataclasses.replace(spec(where, "beta", index=2), pidfile=alpha.pidfile)
+    with pytest.raises(UsageError, match="share the pidfile"):
+        backend.start([alpha, beta], 30)
     assert not strays(where)

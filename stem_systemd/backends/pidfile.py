@@ -26,7 +26,7 @@ from pathlib import Path
 
 from stem_systemd import lifecycle, pidfiles, procs
 from stem_systemd.backends.base import NodeReport, State
-from stem_systemd.errors import PrivilegeError, StemError
+from stem_systemd.errors import PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
 from stem_systemd.notify import NotifyListener
 from stem_systemd.pidfiles import Liveness
@@ -82,6 +82,18 @@ def _ensure_dir(directory: Path, what: str) -> None:
     os.unlink(probe)
 
 
+def check_distinct(nodes: Sequence[NodeSpec]) -> None:
+    """Two nodes sharing a pidfile would lock each other out: refuse before acting."""
+    owner: dict[Path, str] = {}
+    for spec in nodes:
+        other = owner.setdefault(spec.pidfile, spec.name)
+        if other != spec.name:
+            raise UsageError(
+                f"nodes {other} and {spec.name} would share the pidfile {spec.pidfile}",
+                hint="put %n (node name) or %i (index) in --pidfile / STEM_PIDFILE",
+            )
+
+
 def _failure(node: str, message: str, exc: StemError | None = None) -> NodeReport:
     code = exc.exit_code if exc is not None else 1
     hint = exc.hint if exc is not None else None
@@ -134,6 +146,7 @@ class PidfileBackend:
         self, nodes: Sequence[NodeSpec], deadline: float | None
     ) -> Iterator[tuple[list[NodeSpec], list[NodeReport]]]:
         """Lock every node (pidfile order); yield (locked nodes, failure reports)."""
+        check_distinct(nodes)
         reports: list[NodeReport] = []
         held: list[NodeSpec] = []
         with contextlib.ExitStack() as stack:
@@ -196,6 +209,7 @@ class PidfileBackend:
 
     def prepare(self, nodes: Sequence[NodeSpec]) -> None:
         """Create pid and log directories, or raise one error before anything runs."""
+        check_distinct(nodes)
         seen: set[tuple[Path, str]] = set()
         for spec in nodes:
             for directory, what in (

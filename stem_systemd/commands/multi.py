@@ -247,6 +247,10 @@ def show(ctx: click.Context, /, **params: Any) -> None:
     from stem_systemd.lifecycle import node_environment  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
 
     run = Run(ctx, params)
+    if run.backend().name == "pidfile":
+        from stem_systemd.backends.pidfile import check_distinct  # noqa: PLC0415 (lazy)
+
+        check_distinct(run.specs)
     placeholder = "<notify socket of the starting stem>"
     envs = {spec.name: node_environment(spec, placeholder) for spec in run.specs}
     render.show(run.specs, envs, as_json=run.as_json)
