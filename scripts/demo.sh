@@ -1,8 +1,9 @@
 #!/bin/sh
 # The main job, from a fresh clone: set up .venv (no extras, so no libsystemd
-# and no root needed), start a stem-worker node with a temporary job spool,
-# feed it jobs, show them done, stop it with TERM (warm shutdown: the job in
-# hand still finishes) and show its exit status.
+# and no root needed), start two worker nodes with `stem worker multi` (pidfile
+# backend, a temporary job spool), show their status, feed them jobs, show the
+# jobs done, then stop both while a job is in flight: TERM is a warm shutdown,
+# so the job in hand still finishes.
 # shellcheck disable=SC2317 # functions run indirectly: by trap and by wait_for
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,13 +11,26 @@ scripts/venv.sh
 bin=$(pwd)/.venv/bin
 work=$(mktemp -d "${TMPDIR:-/tmp}/stem-demo.XXXXXX")
 jobs=$work/jobs
-pid=""
+started=""
+
+# Every file of the demo lives under $work; an empty env file keeps a host's
+# /etc/stem/stem.env out of it.
+: > "$work/stem.env"
+STEM_BACKEND=pidfile
+STEM_PIDFILE=$work/run/%n.pid
+STEM_LOGFILE=$work/log/%n%I.log
+export STEM_BACKEND STEM_PIDFILE STEM_LOGFILE
+
+multi() {
+    verb=$1; shift
+    echo "+ stem worker multi $verb $*"
+    "$bin/stem" worker multi "$verb" --env-file "$work/stem.env" "$@"
+}
 
 cleanup() {
-    # Only reached with the worker still running when the demo failed midway.
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -INT "$pid" 2>/dev/null || :
-        wait "$pid" 2>/dev/null || :
+    # Only does something when the demo failed with nodes still running.
+    if [ -n "$started" ]; then
+        "$bin/stem" worker multi kill --env-file "$work/stem.env" alpha beta >/dev/null 2>&1 || :
     fi
     rm -rf "$work"
 }
@@ -37,45 +51,47 @@ wait_for() {
 }
 
 # A job is a file in the spool; write it under a dot name, then rename it in,
-# so the worker never claims a half-written job.
+# so no worker claims a half-written job.
 submit() {
     printf '%s\n' "$2" > "$jobs/.$1.tmp"
     mv "$jobs/.$1.tmp" "$jobs/$1"
     echo "+ job $1: work $2 s"
 }
 
-is_ready() { grep -q ' ready:' "$work/demo.log" 2>/dev/null; }
 count_done() { find "$jobs/done" -type f | wc -l; }
 all_done() { [ "$(count_done)" -ge "$1" ]; }
 claimed() { [ -n "$(find "$jobs/active" -type f -name "$1@*")" ]; }
 
 mkdir -p "$jobs"
-echo "== start: stem-worker --node demo --concurrency 2 --jobs $jobs"
-"$bin/stem-worker" --node demo --concurrency 2 --jobs "$jobs" --logfile "$work/%n%I.log" &
-pid=$!
-wait_for 300 is_ready
-echo "worker ready: main pid $pid"
+echo "== start two nodes (returns once both sent READY=1)"
+started=yes
+multi start alpha beta -c 2 -- --jobs "$jobs"
+
+echo "== status"
+multi status alpha beta
 
 echo "== feed jobs"
 submit a 1
 submit b 0.5
 submit c 1.5
-wait_for 300 all_done 3
+submit d 0.2
+wait_for 300 all_done 4
 echo "== done"
 for f in "$jobs"/done/*; do
     echo "$(basename "$f"): $(tail -n 1 "$f")"
 done
 
-echo "== stop with TERM while a job is in flight"
+echo "== stop both while a job is in flight (TERM: warm shutdown)"
 submit slow 2
 wait_for 300 claimed slow
-kill -TERM "$pid"
-status=0
-wait "$pid" || status=$?
-pid=""
-echo "stem-worker exited with status $status (0: warm shutdown)"
+multi stop alpha beta
+started=""
 echo "slow: $(tail -n 1 "$jobs/done/slow")"
 
-echo "== logs (main process, then pool processes 1 and 2)"
-cat "$work/demo.log" "$work/demo-1.log" "$work/demo-2.log"
-exit "$status"
+echo "== status after stop (exit 3: not running)"
+status=0
+multi status alpha beta || status=$?
+[ "$status" -eq 3 ]
+
+echo "== logs of node alpha (main process, then pool processes 1 and 2)"
+cat "$work/log/alpha.log" "$work/log/alpha-1.log" "$work/log/alpha-2.log"
