@@ -28,6 +28,7 @@ expand, run or reject something, a warning names the line.
 
 from __future__ import annotations
 
+import pwd
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,7 @@ def _systemd_records(  # noqa: PLR0912, PLR0915
     rec_line = 1
     rec_start = 0
     quote_line = 0
+    cr_line = 0
 
     def push(chomp: bool) -> None:
         k = "".join(key[:last_key_ws] if last_key_ws is not None else key)
@@ -158,6 +160,17 @@ def _systemd_records(  # noqa: PLR0912, PLR0915
         records.append(_Record(k, "".join(v), rec_line, rec_start))
 
     for pos, c in enumerate(text):
+        if c == "\r" and state in ("PRE_KEY", "COMMENT") and cr_line != line:
+            cr_line = line  # a \r ending a value shows up in the value comparison instead
+            warnings.append(
+                EnvWarning(
+                    path,
+                    line,
+                    "sh",
+                    "carriage return: systemd reads it as a line end, sh as part of a word"
+                    " (DOS line endings? convert with dos2unix)",
+                )
+            )
         if state == "PRE_KEY":
             if c in COMMENTS:
                 state = "COMMENT"
@@ -260,7 +273,8 @@ def _comment_warnings(
 ) -> None:
     end = text.find("\n", pos)
     body = text[pos:] if end < 0 else text[pos:end]
-    if body.startswith(";"):
+    line_start = text.rfind("\n", 0, pos) + 1
+    if body.startswith(";") and not text[line_start:pos].strip(" \t"):
         warnings.append(
             EnvWarning(
                 path,
@@ -376,6 +390,28 @@ def _sh_read(text: str, start: int) -> tuple[str | None, str]:  # noqa: PLR0911,
         return None, "sh does not read this as an assignment"
     val = chars[eq + 1 :]
     for i, (ch, q) in enumerate(val):
-        if ch == "~" and not q and (i == 0 or val[i - 1] == (":", False)):
+        if ch == "~" and not q and (i == 0 or val[i - 1] == (":", False)) and _tilde(val[i + 1 :]):
             return None, "sh expands an unquoted leading '~' to a home directory"
     return "".join(ch for ch, _ in val), ""
+
+
+def _tilde(rest: list[tuple[str, bool]]) -> bool:
+    """Whether sh expands a ``~`` followed by ``rest`` in an assignment (POSIX 2.6.1).
+
+    The tilde-prefix runs to the first unquoted ``/`` or ``:``; empty means
+    $HOME, otherwise it is a login name, expanded only if such a user exists.
+    """
+    prefix: list[tuple[str, bool]] = []
+    for ch, q in rest:
+        if ch in "/:" and not q:
+            break
+        prefix.append((ch, q))
+    if not prefix:
+        return True
+    if any(q for _, q in prefix):
+        return False
+    try:
+        pwd.getpwnam("".join(ch for ch, _ in prefix))
+    except KeyError:
+        return False
+    return True
