@@ -120,7 +120,14 @@ def expand(
         cut = args.index("--")
         args, passthrough = args[:cut], args[cut + 1 :] + passthrough
     split = next((i for i, a in enumerate(args) if a.startswith("-") and a != "-"), len(args))
-    names = node_names(args[:split] or list(settings.nodes))
+    if args[:split]:
+        names = node_names(args[:split])
+    else:
+        try:
+            names = node_names(settings.nodes)
+        except UsageError as exc:
+            source = settings.sources.get("STEM_WORKER_NODES", "STEM_WORKER_NODES")
+            raise UsageError(f"{exc.message} (from {source})", hint=exc.hint) from None
     if not names:
         if allow_empty:
             return []

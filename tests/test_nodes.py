@@ -221,8 +221,9 @@ def test_bad_node_names_are_refused(name: str, fragment: str) -> None:
 def test_leading_dash_name_is_refused() -> None:
     """A name starting with '-' (here from STEM_WORKER_NODES) is refused: it reads as an option."""
     with pytest.raises(UsageError) as exc:
-        run([], nodes=("alpha", "-x"))
+        run([], nodes=("alpha", "-x"), sources={"STEM_WORKER_NODES": "STEM_WORKER_NODES at f:3"})
     assert "starts with '-'" in exc.value.message
+    assert exc.value.message.endswith("(from STEM_WORKER_NODES at f:3)")
 
 
 def test_duplicate_names_are_refused() -> None:
