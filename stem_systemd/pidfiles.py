@@ -299,6 +299,11 @@ def locked(path: Path, deadline: float | None) -> Iterator[bool]:
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise PidfileError(f"{lock_path(path)}: is a symlink") from exc
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise PrivilegeError(
+                    f"cannot open the node's lock file {lock_path(path)}: {exc.strerror}",
+                    hint="run as the user that started the node (or root)",
+                ) from exc
             raise
     finally:
         os.close(dirfd)

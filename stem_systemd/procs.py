@@ -125,6 +125,17 @@ def pidfd_signal(pidfd: int, signum: int) -> bool:
     return True
 
 
+def may_signal(pidfd: int) -> bool:
+    """Would a signal reach this process? Signal 0 checks permission only (kill(2))."""
+    try:
+        signal.pidfd_send_signal(pidfd, 0)
+    except PermissionError:
+        return False
+    except ProcessLookupError:
+        return True  # gone: nothing to be refused
+    return True
+
+
 def wait_exits(pidfds: Mapping[K, int], deadline: float) -> set[K]:
     """Block until every pidfd is readable (process exited) or the monotonic deadline.
 

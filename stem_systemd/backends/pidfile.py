@@ -30,6 +30,7 @@ from stem_systemd.errors import PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
 from stem_systemd.notify import NotifyListener
 from stem_systemd.pidfiles import Liveness
+from stem_systemd.proc import describe_status
 
 LOCK_GRACE = 10.0  # extra seconds a start waits for a racing run's lock beyond its own timeout
 
@@ -194,16 +195,28 @@ class PidfileBackend:
             )
         if check.liveness is Liveness.ABSENT or check.record is None:
             return None, None, ""
-        pidfd = procs.pidfd_open(check.record.pid)
-        identity = pidfiles.Identity.of_pid(check.record.pid)
-        if pidfd is None or identity != check.record.identity:
+        return self._pin(spec, check.record)
+
+    def _pin(
+        self, spec: NodeSpec, record: pidfiles.Record
+    ) -> tuple[_Live | None, NodeReport | None, str]:
+        """Pin a running node's main process with a pidfd, re-checking identity after."""
+        pidfd = procs.pidfd_open(record.pid)
+        identity = pidfiles.Identity.of_pid(record.pid)
+        if pidfd is None or identity is None or identity != record.identity:
             # It exited (or was replaced) between the check and pinning it.
             if pidfd is not None:
                 os.close(pidfd)
             pidfiles.remove(spec.pidfile)
             return None, None, "stale pidfile removed: the process just exited"
-        assert identity is not None
-        return _Live(spec, check.record, pidfd, identity.starttime), None, ""
+        if not procs.may_signal(pidfd):
+            os.close(pidfd)
+            error = PrivilegeError(
+                f"not allowed to signal PID {record.pid} (another user's process)",
+                hint="run as the user that started the node, or as root",
+            )
+            return None, _failure(spec.name, f"failed: {error.message}", error), ""
+        return _Live(spec, record, pidfd, identity.starttime), None, ""
 
     # -- verbs ---------------------------------------------------------------
 
@@ -273,10 +286,23 @@ class PidfileBackend:
     ) -> NodeReport:
         spec = sp.spec
         suffix = f"; {note}" if note else ""
-        if readiness.ready:
+        record = pidfiles.record_for(sp.pid, ready=True) if readiness.ready else None
+        if readiness.ready and record is not None and record.identity is None:
+            # Gone right after READY=1 (or never really there): that is a failure.
+            code = sp.proc.wait()
+            readiness = lifecycle.Readiness(
+                ready=False, returncode=code, reason=f"{describe_status(code)} right after READY=1"
+            )
+        if readiness.ready and record is not None:
             # Rewrite with ready=1 and the identity as of now: the node may
             # have exec'd again before it became ready.
-            pidfiles.write(spec.pidfile, pidfiles.record_for(sp.pid, ready=True))
+            try:
+                pidfiles.write(spec.pidfile, record)
+            except (StemError, OSError) as exc:
+                lifecycle.abort_node(sp)
+                pidfiles.remove(spec.pidfile)
+                message = exc.message if isinstance(exc, StemError) else str(exc)
+                return _failure(spec.name, f"failed: cannot write pidfile: {message}")
             return NodeReport(
                 node=spec.name,
                 state=State.RUNNING,
@@ -481,7 +507,7 @@ class PidfileBackend:
                 state=State.DEAD,
                 ok=False,
                 message=f"dead: {check.reason}"
-                + ("; stale pidfile removed" if removed else "; pidfile left (node locked)"),
+                + ("; stale pidfile removed" if removed else "; pidfile left in place"),
                 exit_code=1,
                 pid=record.pid,
                 details=_details(spec, stale_removed=removed),
@@ -510,13 +536,17 @@ class PidfileBackend:
         )
 
     def _remove_stale(self, spec: NodeSpec, seen: pidfiles.Record) -> bool:
-        """Remove a stale pidfile unless a start/stop holds the node (it may be rewriting it)."""
+        """Remove a stale pidfile unless a start/stop holds the node (it may be rewriting it).
+
+        False when it was left: the node is locked, or we may not remove it.
+        """
         try:
             with pidfiles.locked(spec.pidfile, None) as got:
                 if not got:
                     return False
-                if pidfiles.read(spec.pidfile) == seen:
-                    pidfiles.remove(spec.pidfile)
+                if pidfiles.read(spec.pidfile) != seen:
+                    return False  # rewritten meanwhile: not ours to judge any more
+                pidfiles.remove(spec.pidfile)
                 return True
         except (StemError, OSError):
             return False
