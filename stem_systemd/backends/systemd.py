@@ -53,6 +53,16 @@ _PROPERTIES = (
     (_SERVICE, "NRestarts", b"u"),
 )
 
+# What the user reads for a refused method call.
+_DOING = {
+    "StartUnit": "starting",
+    "StopUnit": "stopping",
+    "RestartUnit": "restarting",
+    "KillUnit": "signalling",
+    "EnableUnitFiles": "enabling",
+    "DisableUnitFiles": "disabling",
+}
+
 _KILL_GRACE = 10.0  # seconds to wait for the cgroup to empty after SIGKILL
 _POLL = 0.25  # longest single bus wait; job objects are re-checked every second
 
@@ -298,7 +308,7 @@ class SystemdBackend:
             try:
                 issued[unit] = bytes(conn.call(method, b"ss", unit.encode(), b"replace"))
             except (x.DBusAccessDeniedError, x.DBusInteractiveAuthorizationRequiredError) as exc:
-                raise _translate(exc, f"{method} {unit}", self.user) from exc
+                raise _translate(exc, f"{_DOING[method]} {unit}", self.user) from exc
             except x.DBusBaseError as exc:
                 refused[unit] = _text(exc.err_message) or str(exc)
         return issued, refused
@@ -418,7 +428,7 @@ class SystemdBackend:
                 try:
                     conn.call("KillUnit", b"ssi", unit.encode(), whom.encode(), signum)
                 except (x.DBusAccessDeniedError, x.DBusInteractiveAuthorizationRequiredError) as e:
-                    raise _translate(e, f"KillUnit {unit}", self.user) from e
+                    raise _translate(e, f"signalling {unit}", self.user) from e
                 except x.DBusBaseError as exc:
                     reports.append(_refused(node.name, info, "kill", _text(exc.err_message)))
                     continue
@@ -499,7 +509,7 @@ class SystemdBackend:
                     changes = conn.call(method, b"asb", [unit.encode()], False)
                     carries_install_info = True
             except (x.DBusAccessDeniedError, x.DBusInteractiveAuthorizationRequiredError) as exc:
-                raise _translate(exc, f"{method} {unit}", self.user) from exc
+                raise _translate(exc, f"{_DOING[method]} {unit}", self.user) from exc
             except x.DBusBaseError as exc:
                 reports.append(
                     NodeReport(

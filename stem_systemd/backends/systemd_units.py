@@ -181,7 +181,8 @@ def _summary(info: UnitInfo) -> str:
     parts = [f"{info.active_state}/{info.sub_state}"]
     if info.main_pid:
         parts[0] += f" pid {info.main_pid}"
-    if info.status_text:
+    if info.status_text and info.active_state not in ("inactive", "failed"):
+        # systemd keeps the last STATUS= after the process is gone: stale then.
         parts.append(f'"{info.status_text}"')
     if info.uptime is not None:
         parts.append(f"up {format_uptime(info.uptime)}")
