@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from stem_systemd import procs
+from stem_systemd import pidfiles, procs
 from stem_systemd.launcher import spool
 from tests.helpers import wait_until
 from tests.multi_helpers import reap_strays, strays
@@ -170,20 +170,24 @@ def test_pid_directory_under_a_regular_file_is_one_clear_error(multi: Multi) -> 
 
 
 PR_CAPBSET_DROP = 24  # <linux/prctl.h>
-CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # <linux/capability.h>
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_KILL = 1, 2, 5  # <linux/capability.h>
 
 
-def _without_dac_override() -> None:
-    """In the child before exec: drop the capabilities that let root ignore file modes.
+def _dropping(*caps: int) -> Callable[[], None]:
+    """A preexec_fn dropping capabilities that let root ignore file modes or signal anyone.
 
     Dropped from the bounding set, they are missing from the permitted and
     effective sets of the program exec'd next (capabilities(7)), so even root
-    gets EACCES from a directory without write permission.
+    is refused like an ordinary user.
     """
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
-        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    def drop() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        for cap in caps:
+            if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    return drop
 
 
 def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> None:
@@ -198,7 +202,7 @@ def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> 
         text=True,
         timeout=240,
         check=False,
-        preexec_fn=_without_dac_override if os.geteuid() == 0 else None,
+        preexec_fn=_dropping(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) if os.geteuid() == 0 else None,
     )
     assert result.returncode == 4, result.stderr
     assert result.stderr.count("Error:") == 1
@@ -241,3 +245,31 @@ def test_restart_rolling_and_kill(multi: Multi) -> None:
     assert killed.stdout.count("SIGKILL") == 2
     wait_until(lambda: not multi.main_pids(), timeout=60)
     assert multi("status", "alpha", "beta").returncode == 3
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a process as another user")
+def test_node_of_another_user_is_exit_4_and_not_signalled(multi: Multi) -> None:
+    """stop without the right to signal a node's process: exit 4, and the process lives on."""
+    other = subprocess.Popen(["sleep", "300"], user=65534)
+    try:
+        pidfile = multi.root / "run" / "alpha.pid"
+        pidfile.parent.mkdir()
+        wait_until(lambda: pidfiles.Identity.of_pid(other.pid) is not None, timeout=30)
+        wait_until(lambda: "sleep" in Path(f"/proc/{other.pid}/cmdline").read_text(), timeout=30)
+        pidfiles.write(pidfile, pidfiles.record_for(other.pid, ready=True))
+        result = subprocess.run(
+            [STEM, "worker", "multi", "stop", *multi.base, "alpha"],
+            env=multi.env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+            preexec_fn=_dropping(CAP_KILL),
+        )
+        assert result.returncode == 4, result.stdout + result.stderr
+        assert "not allowed to signal" in result.stderr
+        assert other.poll() is None
+        assert pidfile.exists()
+    finally:
+        other.kill()
+        other.wait()
