@@ -124,8 +124,14 @@ class Notifier:
     Without ``NOTIFY_SOCKET`` every call is a no-op. Socket errors are logged
     (the first one as a warning, repeats at debug level) and never raised: a
     worker must keep working when its supervisor's socket goes away. When the
-    first connect fails, each later send tries to connect again.
+    first connect fails, each later send tries to connect again. When a socket
+    that did take messages disappears (the pidfile backend's ``start`` closes
+    its listener once every node is ready), that is said once at info level
+    and sending stops. A send blocks at most :attr:`SEND_TIMEOUT` seconds on a
+    receiver whose queue is full, so a stuck supervisor cannot stall us.
     """
+
+    SEND_TIMEOUT = 1.0
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -133,6 +139,7 @@ class Notifier:
         self._pid = os.getpid()
         self._sender: Any = None
         self._warned = False
+        self._delivered = False
 
     @property
     def enabled(self) -> bool:
@@ -148,6 +155,7 @@ class Notifier:
         sender = sdnotify.SystemdNotifier.__new__(sdnotify.SystemdNotifier)
         sender.debug = True
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        sock.settimeout(self.SEND_TIMEOUT)
         try:
             sock.connect(socket_address(self.address))
         except OSError:
@@ -169,11 +177,20 @@ class Notifier:
                 self._sender = self._connect()
             # sdnotify encodes with latin-1; pass UTF-8 bytes through it unchanged.
             self._sender.notify(text.encode("utf-8").decode("latin-1"))
+        except (ConnectionRefusedError, FileNotFoundError) as exc:
+            self._close_sender()
+            if self._delivered:
+                log.info("notify socket %s is gone (%s); not notifying any more", self.address, exc)
+                self.address = None
+            else:
+                self._report(exc)
+            return False
         except (OSError, ValueError) as exc:
             self._report(exc)
             self._close_sender()
             return False
         self._warned = False
+        self._delivered = True
         return True
 
     def _report(self, exc: Exception) -> None:

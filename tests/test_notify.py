@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -160,3 +161,19 @@ def test_message_format_and_parse() -> None:
         format_message({"A=B": "1"})
     env = strip_notify_env({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "1", "PATH": "/bin"})
     assert env == {"PATH": "/bin"}
+
+
+def test_listener_going_away_stops_sending(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A listener vanishing after a delivery is noted once at info level, and sending stops."""
+    caplog.set_level(logging.INFO, logger="stem.notify")
+    listener = NotifyListener(tmp_path / "n.sock")
+    notifier = Notifier({"NOTIFY_SOCKET": listener.address})
+    assert notifier.ready()
+    listener.close()
+    assert not notifier.watchdog()
+    assert not notifier.enabled
+    assert not notifier.watchdog()
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "is gone" in caplog.text
