@@ -70,6 +70,7 @@ job spool (--jobs DIR): a job is a file DIR/<name> containing "<seconds>"
 (work that long) or "<seconds> ignore-term" (the pool process working it
 ignores SIGTERM: test knob for stop-timeout escalation). Claimed jobs sit in
 DIR/active/<name>@<pid>, finished ones in DIR/done/, bad ones in DIR/failed/.
+Dot files are never claimed: write DIR/.<name>, then rename it to DIR/<name>.
 
 test hooks (only with STEM_WORKER_TEST_HOOKS=1 in the environment): a job
 containing "hang-main", or SIGUSR1 to the main process, makes the main
@@ -97,8 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--logfile",
         metavar="TEMPLATE",
         help="log file template: %%n node, %%h host, %%I per-process suffix ('' for the main "
-        "process, -k for pool process k), %%%% a literal %%; default $STEM_WORKER_LOGFILE, "
-        "else stderr",
+        "process, -k for pool process k), %%i $STEM_WORKER_INDEX, %%%% a literal %%; "
+        "default $STEM_WORKER_LOGFILE, else stderr",
     )
     parser.add_argument("--jobs", metavar="DIR", type=Path, help="job spool directory (see below)")
     parser.add_argument(
