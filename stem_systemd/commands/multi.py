@@ -75,7 +75,9 @@ def common_options(func: F) -> F:
 class Run:
     """One invocation: settings, node specs and (lazily) the backend."""
 
-    def __init__(self, ctx: click.Context, params: dict[str, Any]) -> None:
+    def __init__(
+        self, ctx: click.Context, params: dict[str, Any], *, allow_empty: bool = False
+    ) -> None:
         from stem_systemd import config, nodes  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
 
         self.params = params
@@ -101,6 +103,7 @@ class Run:
             list(ctx.meta.get(PASSTHROUGH, [])),
             self.settings,
             socket.gethostname(),
+            allow_empty=allow_empty,
         )
         self.start_timeout = float(self.settings.start_timeout)
         self.stop_timeout = float(self.settings.stop_timeout)
@@ -233,8 +236,14 @@ def kill(ctx: click.Context, /, **params: Any) -> None:
 @click.pass_context
 def status(ctx: click.Context, /, **params: Any) -> None:
     """One line per node; exit 0 all running, 1 dead with pidfile, 3 not running, 4 unknown."""
-    run = Run(ctx, params)
+    # With no names the systemd backend lists every loaded or enabled instance.
+    run = Run(ctx, params, allow_empty=True)
     backend = run.backend()
+    if not run.specs and backend.name != "systemd":
+        raise UsageError(
+            "no nodes given",
+            hint="name them (stem worker multi status alpha beta) or set STEM_WORKER_NODES",
+        )
     run.finish("status", backend.name, backend.status(run.specs))
 
 
