@@ -17,6 +17,7 @@ from stem_systemd import procs
 from stem_systemd.nodes import NodeSpec
 
 # A node program driven by its first argument:
+# Each node appends "start NODE" and "term NODE" lines to <pid dir>/../events.
 #   ready        send READY=1, run until TERM, exit 0
 #   fail         print a line, exit 3 before READY=1
 #   never        never send READY=1 (and never notify at all)
@@ -25,7 +26,17 @@ from stem_systemd.nodes import NodeSpec
 NODE_PROGRAM = r"""
 import os, signal, socket, sys, time
 mode = sys.argv[1]
-print(f"node {os.environ.get('STEM_WORKER_NODE')} mode {mode}", flush=True)
+node = os.environ.get("STEM_WORKER_NODE")
+print(f"node {node} mode {mode}", flush=True)
+events = os.path.join(os.path.dirname(os.environ["STEM_WORKER_PIDFILE"]), "..", "events")
+
+def event(what):
+    with open(events, "a") as fh:
+        fh.write(f"{what} {node}\n")
+
+def on_term(*_):
+    event("term")
+    sys.exit(0)
 
 def notify(text):
     addr = os.environ["NOTIFY_SOCKET"]
@@ -43,7 +54,8 @@ if mode == "leave-child" and os.fork() == 0:
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 else:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, on_term)
+event("start")
 if mode != "never":
     notify("READY=1\nSTATUS=serving")
 while True:
@@ -95,3 +107,9 @@ def reap_strays(directory: Path) -> None:
     for pid in strays(directory):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def events(directory: Path) -> list[str]:
+    """The "start NODE" / "term NODE" lines the node program wrote, in order."""
+    path = directory / "events"
+    return path.read_text().splitlines() if path.exists() else []
