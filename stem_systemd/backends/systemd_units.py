@@ -150,7 +150,9 @@ class UnitInfo:
             "main_pid": self.main_pid or None,
             "status_text": self.status_text,
             "result": self.result,
-            "exit": describe_exit(self.exec_main_code, self.exec_main_status),
+            "exit": describe_exit(self.exec_main_code, self.exec_main_status)
+            if self.exec_main_code
+            else None,
             "n_restarts": self.n_restarts,
             "unit_file_state": self.unit_file_state,
             "uptime_s": None if self.uptime is None else round(self.uptime, 1),
