@@ -49,21 +49,40 @@ VERB_SETTINGS = {
 def common_options(func: F) -> F:
     """The options every verb shares (long only; see the module docstring)."""
     options = [
-        click.argument("nodes", nargs=-1, type=click.UNPROCESSED),
+        click.argument(
+            "nodes",
+            nargs=-1,
+            type=click.UNPROCESSED,
+            metavar="[NAMES...|N] [WORKER-OPTIONS...] [-- ARGS...]",
+        ),
         click.option(
             "--backend",
             metavar="auto|systemd|pidfile",
             help="How nodes are managed (STEM_BACKEND; default auto).",
         ),
-        click.option("--env-file", help="Env file (default /etc/stem/stem.env when readable)."),
-        click.option("--cmd", help="Launcher command line (STEM_WORKER_COMMAND)."),
-        click.option("--pidfile", help="Pidfile template, e.g. /run/stem/%n.pid (STEM_PIDFILE)."),
-        click.option("--logfile", help="Logfile template, e.g. /var/log/stem/%n%I.log."),
-        click.option("--start-timeout", help="Seconds to wait for READY=1."),
-        click.option("--stop-timeout", help="Seconds before KILL on stop."),
-        click.option("--timeout", help="This verb's own wait (start/stop timeout)."),
-        click.option("--ready-after", help="Ready when still alive after S seconds."),
-        click.option("--workdir", help="The nodes' working directory (STEM_WORKDIR)."),
+        click.option(
+            "--env-file",
+            metavar="PATH",
+            help="Env file (default /etc/stem/stem.env when readable).",
+        ),
+        click.option(
+            "--cmd", metavar="COMMAND", help="Launcher command line (STEM_WORKER_COMMAND)."
+        ),
+        click.option(
+            "--pidfile",
+            metavar="TEMPLATE",
+            help="Pidfile template, e.g. /run/stem/%n.pid (STEM_PIDFILE).",
+        ),
+        click.option(
+            "--logfile", metavar="TEMPLATE", help="Logfile template, e.g. /var/log/stem/%n%I.log."
+        ),
+        click.option("--start-timeout", metavar="S", help="Seconds to wait for READY=1."),
+        click.option("--stop-timeout", metavar="S", help="Seconds before KILL on stop."),
+        click.option("--timeout", metavar="S", help="This verb's own wait (start/stop timeout)."),
+        click.option("--ready-after", metavar="S", help="Ready when still alive after S seconds."),
+        click.option(
+            "--workdir", metavar="DIR", help="The nodes' working directory (STEM_WORKDIR)."
+        ),
         click.option("--user", is_flag=True, help="systemd backend: the user manager."),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout."),
     ]
@@ -212,7 +231,9 @@ def _signal_number(name: str) -> int:
 
 @multi.command(cls=MultiVerb, context_settings=VERB_SETTINGS)
 @common_options
-@click.option("--signal", "signame", default="KILL", show_default=True, help="Signal to send.")
+@click.option(
+    "--signal", "signame", metavar="SIG", default="KILL", show_default=True, help="Signal to send."
+)
 @click.option(
     "--whom",
     type=click.Choice(["main", "all"]),
