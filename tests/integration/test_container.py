@@ -131,7 +131,7 @@ def test_docker_stop_lets_the_in_flight_job_finish_and_exits_zero(run_container:
     box = run_container("-e", "STEM_WORKER_NODES=alpha beta")
     box.wait_ready("alpha")
     box.wait_ready("beta")
-    box.sh("echo 3 > /var/spool/stem/alpha/job1")
+    box.sh("cd /var/spool/stem/alpha && echo 3 > .job1 && mv .job1 job1")
     wait_until(lambda: box.exec("sh", "-c", "ls /var/spool/stem/alpha/active").stdout, timeout=60)
     docker("stop", "-t", "30", box.name, timeout=120)
     code = box.state("ExitCode")
@@ -197,3 +197,16 @@ def test_restart_with_pid_directory_on_a_volume_starts_nodes_again(run_container
     assert box.exec("stem", "worker", "multi", "status", "alpha", "beta").returncode == 0
     docker("stop", "-t", "30", box.name, timeout=120)
     assert box.state("ExitCode") == "0", box.logs()
+
+
+def test_node_outliving_the_stop_timeout_is_killed_and_named(run_container: Start) -> None:
+    """A job ignoring TERM past STEM_STOP_TIMEOUT: the node is KILLed, named, exit code 1."""
+    box = run_container("-e", "STEM_STOP_TIMEOUT=2")
+    box.wait_ready("alpha")
+    box.sh("cd /var/spool/stem/alpha && echo '600 ignore-term' > .stuck && mv .stuck stuck")
+    wait_until(lambda: box.exec("sh", "-c", "ls /var/spool/stem/alpha/active").stdout, timeout=60)
+    docker("stop", "-t", "30", box.name, timeout=120)
+    logs = box.logs()
+    # 1, not 137: the supervisor's own KILL after 2 s, reported, not the engine's.
+    assert box.state("ExitCode") == "1", logs
+    assert "alpha: killed: still running after the 2 s stop timeout" in logs, logs
