@@ -31,9 +31,14 @@ def claimed(jobs: Path, name: str) -> list[Path]:
     return list((jobs / spool.ACTIVE).glob(f"{name}@*"))
 
 
+def says(path: Path, text: str) -> Callable[[], bool]:
+    """A predicate: the log file at ``path`` contains ``text``."""
+    return lambda: text in log_text(path)
+
+
 def reopened(path: Path) -> Callable[[], bool]:
     """A predicate: the log file at ``path`` says it was reopened."""
-    return lambda: "reopened log file" in log_text(path)
+    return says(path, "reopened log file")
 
 
 def log_text(path: Path) -> str:
@@ -316,3 +321,31 @@ def test_unwritable_log_directory_fails_early(tmp_path: Path) -> None:
     with launch("stem-worker", ["--logfile", f"{tmp_path}/missing/%n%I.log"], tmp_path) as worker:
         assert worker.wait() == 1
     assert "Error: cannot open log file" in worker.stderr_text()
+
+
+def test_pool_exits_when_main_process_is_killed(tmp_path: Path) -> None:
+    """A pool process whose main process was SIGKILLed puts its job back and exits on its own."""
+    jobs = tmp_path / "jobs"
+    with launch("stem-worker", ["--jobs", str(jobs)], tmp_path) as worker:
+        spool.submit(jobs, "long", "600")
+        wait_until(lambda: claimed(jobs, "long"), timeout=30)
+        [pool] = worker.pool()
+        worker.signal(signal.SIGKILL)
+        assert worker.wait() == -signal.SIGKILL
+        wait_until(lambda: not alive(pool), timeout=30)
+    assert (jobs / "long").exists()
+
+
+def test_unreopenable_log_keeps_the_old_one(tmp_path: Path) -> None:
+    """HUP when the log directory is gone: a warning in the old file, and the worker carries on."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with launch("stem-worker", ["--logfile", f"{logs}/w%I.log"], tmp_path) as worker:
+        wait_until(lambda: " ready:" in log_text(logs / "w.log"), timeout=30)
+        moved = logs.rename(tmp_path / "logs.old")
+        worker.signal(signal.SIGHUP)
+        for path in (moved / "w.log", moved / "w-1.log"):
+            wait_until(says(path, "cannot reopen"), timeout=30)
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+    assert "stopped (warm shutdown)" in (moved / "w.log").read_text()

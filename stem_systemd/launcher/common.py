@@ -129,15 +129,24 @@ class EventLog:
         root.addHandler(self._handler)
         root.setLevel(logging.INFO)
 
-    def reopen(self) -> None:
-        """Reopen the file by name (after logrotate renamed it); stderr stays as it is."""
+    def reopen(self) -> bool:
+        """Reopen the file by name (after logrotate renamed it); stderr stays as it is.
+
+        A file that cannot be opened now is logged to the old one, which stays
+        in use: losing the log is better than losing the worker. False then.
+        """
         if not self.path:
-            return
-        new = open_log(self.path)
+            return True
+        try:
+            new = open_log(self.path)
+        except StemError as exc:
+            log.warning("cannot reopen the log file, still writing to the old one: %s", exc)
+            return False
         old = self._handler.setStream(new)
         self._stream = new
         if old is not None and old is not sys.stderr:
             old.close()
+        return True
 
     def close(self) -> None:
         """Close the file (stderr is left open)."""

@@ -127,9 +127,12 @@ class Scheduler:
                 if signum == signal.SIGUSR1:
                     hang_forever("SIGUSR1")
                 elif signum == signal.SIGHUP:
+                    if ready_at is not None:  # not ready yet: nothing to announce
+                        self.events.reopen()
+                        continue
                     self.notifier.reloading(self.status())
-                    self.events.reopen()
-                    log.info("reopened log file")
+                    if self.events.reopen():
+                        log.info("reopened log file")
                     self.notifier.ready(self.status())
                 elif signum == signal.SIGTERM:
                     log.info("stopping: warm shutdown after %d ticks", self.ticks)

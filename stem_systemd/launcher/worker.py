@@ -222,8 +222,8 @@ class PoolProcess:
         """Act on signals received; an exit code when the process must stop now."""
         for signum in self.signals.pending():
             if signum == signal.SIGHUP:
-                self.events.reopen()
-                log.info("pool process %d: reopened log file", self.index)
+                if self.events.reopen():
+                    log.info("pool process %d: reopened log file", self.index)
                 self.report("reopened")
             elif signum == signal.SIGTERM:
                 if not self.warm:
@@ -461,9 +461,10 @@ class Supervisor:
 
     def reload(self) -> None:
         """HUP: reopen our log, pass HUP on, READY=1 once every pool process reopened."""
-        self.events.reopen()
-        log.info("reopened log file")
-        if self.stopping:
+        if self.events.reopen():
+            log.info("reopened log file")
+        if self.stopping or not self.ready_sent:
+            # Not ready yet (or going away): nothing to announce, just reopen everywhere.
             self.broadcast(signal.SIGHUP)
             return
         self.notifier.reloading(self.fresh_status())
