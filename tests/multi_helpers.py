@@ -23,6 +23,7 @@ from stem_systemd.nodes import NodeSpec
 #   never        never send READY=1 (and never notify at all)
 #   stubborn     send READY=1, ignore TERM
 #   leave-child  fork a child that ignores TERM, send READY=1, exit 0 on TERM
+#   child-ready  a forked child sends READY=1, the main process never does
 NODE_PROGRAM = r"""
 import os, signal, socket, sys, time
 mode = sys.argv[1]
@@ -51,12 +52,17 @@ if mode == "leave-child" and os.fork() == 0:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     while True:
         time.sleep(60)
+if mode == "child-ready":
+    if os.fork() == 0:
+        notify("READY=1")  # from a child: must not count, only the main PID does
+        os._exit(0)
+    os.wait()
 if mode == "stubborn":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 else:
     signal.signal(signal.SIGTERM, on_term)
 event("start")
-if mode != "never":
+if mode not in ("never", "child-ready"):
     notify("READY=1\nSTATUS=serving")
 while True:
     time.sleep(60)
