@@ -151,7 +151,13 @@ def targets(results: Any) -> list[Target]:
             worst <= 15,
             f"main {mem['main_rss']['median'] * 1024 / MB:.1f} MB, pool process "
             f"{mem['pool_rss']['median'] * 1024 / MB:.1f} MB (medians); largest seen "
-            f"{worst:.1f} MB",
+            f"{worst:.1f} MB"
+            + (
+                f"; under systemd in the container (Debian python3): main "
+                f"{_mb(inside['main_rss']['median'])} MB"
+                if (inside := (results.get("systemd") or {}).get("memory_kib"))
+                else ""
+            ),
         )
     else:
         add("launcher RSS at most 15 MB", None, "not measured")
@@ -209,30 +215,45 @@ def markdown(results: Any) -> str:
         lines += ["### CLI start-up (seconds)", "", "| command | median (min-max) |", "|---|---:|"]
         lines += [f"| `{k}` | {_cell(v)} |" for k, v in results["startup"].items()]
         lines.append("")
-    mem = results.get("memory_kib") or {}
-    if mem:
-        names = {
-            "main_rss": "main process VmRSS",
-            "pool_rss": "pool process VmRSS",
-            "node_rss": "node VmRSS, main + pool",
-            "node_pss": "node Pss, main + pool (shared pages split)",
-        }
-        lines += ["### Launcher memory per node, concurrency 1 (MB)", ""]
-        lines += ["| figure | median (min-max) |", "|---|---:|"]
-        for key, name in names.items():
-            if key in mem:
-                st = mem[key]
-                lines.append(
-                    f"| {name} | {st['median'] * 1024 / MB:.1f} "
-                    f"({st['min'] * 1024 / MB:.1f}-{st['max'] * 1024 / MB:.1f}) |"
-                )
-        lines.append("")
+    lines += _memory_table(results)
     word = {True: "PASS", False: "MISS", None: "n/a"}
     lines += ["### Targets", "", "| target | verdict | figures |", "|---|---|---|"]
     lines += [f"| {t['name']} | {word[t['passed']]} | {t['detail']} |" for t in targets(results)]
     if results.get("errors"):
         lines += ["", "### Failed measurements", ""] + [f"- {e}" for e in results["errors"]]
     return "\n".join(lines) + "\n"
+
+
+def _mb(kib: float) -> str:
+    return f"{kib * 1024 / MB:.1f}"
+
+
+def _memory_table(results: Any) -> list[str]:
+    """Launcher memory per node: on the host (bench venv) and under systemd (image python3)."""
+    cols = [("host, bench venv", results.get("memory_kib") or {})]
+    inside = (results.get("systemd") or {}).get("memory_kib") or {}
+    if inside:
+        cols.append(("systemd container, Debian python3", inside))
+    if not cols[0][1] and not inside:
+        return []
+    names = {
+        "main_rss": "main process VmRSS",
+        "pool_rss": "pool process VmRSS",
+        "node_rss": "node VmRSS, main + pool",
+        "node_pss": "node Pss, main + pool (shared pages split)",
+    }
+    lines = ["### Launcher memory per node, concurrency 1 (MB = 10^6 bytes)", ""]
+    lines.append("| figure | " + " | ".join(f"{c}: median (min-max)" for c, _ in cols) + " |")
+    lines.append("|---|" + "---:|" * len(cols))
+    for key, name in names.items():
+        cells = [
+            f"{_mb(m[key]['median'])} ({_mb(m[key]['min'])}-{_mb(m[key]['max'])})"
+            if key in m
+            else "-"
+            for _, m in cols
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def svg(results: Any) -> str:

@@ -21,7 +21,7 @@ from bench.stats import summarize
 
 INNER = Path(__file__).resolve().parent / "systemd_inner.py"
 # The integration harness's systemd image (tests/integration), newest first.
-IMAGES = ("stem-testbed-systemd:latest", "stem-it-systemd:latest")
+IMAGES = ("stem-test-systemd:latest", "stem-testbed-systemd:latest")
 RUN_FLAGS = (
     "--network=none",
     "--cap-add=SYS_ADMIN",
@@ -105,8 +105,10 @@ def measure(which: str, ns: Sequence[int], runs: int) -> dict[str, Any]:
         tool: {n: {ph: summarize(v) for ph, v in phases.items()} for n, phases in by_n.items()}
         for tool, by_n in raw["series"].items()
     }
+    mem = raw.get("memory_kib") or []
     return {
         "series": series,
+        "memory_kib": {k: summarize([m[k] for m in mem]) for k in (mem[0] if mem else {})},
         "errors": raw["errors"],
         "note": f"measured inside container {container} with docker exec "
         f"(systemd as PID 1; its load after: {raw['load']})",

@@ -12,7 +12,8 @@ once every unit is active, which for Type=notify means after READY=1
 (systemd.service(5)); both stops return once every unit is inactive, i.e. its
 cgroup is empty. One untimed warm-up round per N comes first: stem's first
 start writes each node's arguments drop-in and reloads the manager, and that
-one-time cost is not what is compared.
+one-time cost is not what is compared. It also reads the launcher's memory per
+node (main + pool) as systemd runs it, with the image's own python3.
 """
 
 from __future__ import annotations
@@ -50,6 +51,43 @@ def expect(units: list[str], want: str) -> None:
         raise RuntimeError(f"expected every unit {want}, saw {bad}")
 
 
+def kib(pid: int, field: str, name: str) -> int:
+    """One ``Name: N kB`` line of /proc/PID/status or smaps_rollup, in KiB."""
+    with open(f"/proc/{pid}/{name}") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def memory(units: list[str]) -> list[dict[str, int]]:
+    """Per unit: VmRSS of the main process and of its pool, Pss of both (KiB)."""
+    out = []
+    for unit in units:
+        main = int(
+            subprocess.run(
+                ["systemctl", "show", "-p", "MainPID", "--value", unit],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or 0
+        )
+        if not main:
+            continue
+        with open(f"/proc/{main}/task/{main}/children") as f:
+            pool = [int(p) for p in f.read().split()]
+        out.append(
+            {
+                "main_rss": kib(main, "VmRSS", "status"),
+                "pool_rss": max((kib(p, "VmRSS", "status") for p in pool), default=0),
+                "node_pss": kib(main, "Pss", "smaps_rollup")
+                + sum(kib(p, "Pss", "smaps_rollup") for p in pool),
+            }
+        )
+    return out
+
+
 def main() -> None:
     """Measure both tools for each N and runs; print {"series": ..., "errors": ...}."""
     cfg = json.loads(sys.argv[1])
@@ -58,6 +96,7 @@ def main() -> None:
     opts = ["--backend", "systemd"]
     series: dict[str, dict[str, dict[str, list[float]]]] = {"stem-systemd": {}, "systemctl": {}}
     errors: list[str] = []
+    mem: list[dict[str, int]] = []
     for n in cfg["ns"]:
         units = [f"stem-worker@w{i}.service" for i in range(1, n + 1)]
         nodes = [str(n), "-c", "1"]
@@ -73,6 +112,8 @@ def main() -> None:
                     if tool == "stem-systemd":
                         start = run([*multi, "start", *opts, *nodes])
                         expect(units, "active")
+                        if n <= 16:
+                            mem += memory(units)
                         status = run([*multi, "status", *opts, *nodes])
                         stop = run([*multi, "stop", *opts, *nodes])
                     else:
@@ -91,7 +132,7 @@ def main() -> None:
                 print(f"systemd: N={n} run {r + 1} {tool}: start={start:.3f}", file=sys.stderr)
     with open("/proc/loadavg") as f:
         load = " ".join(f.read().split()[:3])
-    print(json.dumps({"series": series, "errors": errors, "load": load}))
+    print(json.dumps({"series": series, "errors": errors, "load": load, "memory_kib": mem}))
 
 
 if __name__ == "__main__":
