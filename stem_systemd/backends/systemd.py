@@ -120,9 +120,10 @@ def _unreachable(detail: str, user: bool) -> StemError:
 class _Conn:
     """One bus connection: typed calls to the manager and units, errors translated."""
 
-    def __init__(self, bus: Any, user: bool) -> None:
+    def __init__(self, bus: Any, user: bool, direct: bool = False) -> None:
         self.bus = bus
         self.user = user
+        self.direct = direct  # peer-to-peer with the manager: messages carry no sender
         self.removed: dict[bytes, str] = {}  # job path -> JobRemoved result
         self._callback: Callable[..., None] | None = None  # kept alive: pystemd holds no ref
 
@@ -171,7 +172,8 @@ class _Conn:
 
         self._callback = on_removed
         try:
-            self.bus.match_signal(_DEST, _PATH, _MANAGER, b"JobRemoved", on_removed)
+            sender = None if self.direct else _DEST
+            self.bus.match_signal(sender, _PATH, _MANAGER, b"JobRemoved", on_removed)
             self.call("Subscribe", b"")
         except _dbus_errors().DBusBaseError as exc:
             raise _translate(exc, "subscribing to systemd job signals", self.user) from exc
@@ -225,21 +227,9 @@ class SystemdBackend:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[_Conn]:
+        bus, direct = _open_bus(self.user)
         try:
-            from pystemd.dbuslib import DBus  # noqa: PLC0415
-        except ImportError as exc:
-            raise NotInstalledError(
-                "the systemd backend needs pystemd, which is not installed",
-                hint="pip install 'stem-systemd[systemd]' (needs libsystemd-dev and pkg-config), "
-                "or use --backend=pidfile",
-            ) from exc
-        bus = DBus(user_mode=self.user)
-        try:
-            bus.open()
-        except _dbus_errors().DBusBaseError as exc:
-            raise _unreachable(_text(exc.err_message) or str(exc), self.user) from exc
-        try:
-            yield _Conn(bus, self.user)
+            yield _Conn(bus, self.user, direct=direct)
         finally:
             bus.close()
 
@@ -557,6 +547,39 @@ class SystemdBackend:
         return sorted(names)
 
 
+def _open_bus(user: bool) -> tuple[Any, bool]:
+    """The manager's bus: system bus, or the user bus; (bus, direct).
+
+    A user manager without a session bus (no dbus-user-session) is still
+    reachable on its private socket, as ``systemctl --user`` does it
+    ($XDG_RUNTIME_DIR/systemd/private, only for its own user).
+    """
+    try:
+        from pystemd.dbuslib import DBus, DBusAddress  # noqa: PLC0415
+    except ImportError as exc:
+        raise NotInstalledError(
+            "the systemd backend needs pystemd, which is not installed",
+            hint="pip install 'stem-systemd[systemd]' (needs libsystemd-dev and pkg-config), "
+            "or use --backend=pidfile",
+        ) from exc
+    x = _dbus_errors()
+    bus = DBus(user_mode=user)
+    try:
+        bus.open()
+    except x.DBusBaseError as exc:
+        first = _text(exc.err_message) or str(exc)
+        private = default_runtime_dir(True).parent / "private"
+        if not (user and private.exists()):
+            raise _unreachable(first, user) from exc
+        bus = DBusAddress(f"unix:path={private}".encode(), peer_to_peer=True)
+        try:
+            bus.open()
+        except x.DBusBaseError as exc2:
+            raise _unreachable(_text(exc2.err_message) or str(exc2), user) from exc2
+        return bus, True
+    return bus, False
+
+
 def _refused(node: str, info: su.UnitInfo, verb: str, why: str) -> NodeReport:
     return NodeReport(
         node=node,
@@ -650,17 +673,12 @@ def probe(user: bool = False) -> str | None:
     if not Path("/run/systemd/system").is_dir():
         return "systemd is not PID 1 (no /run/systemd/system)"
     try:
-        from pystemd.dbuslib import DBus  # noqa: PLC0415
-    except ImportError:
-        return "pystemd is not installed (pip install 'stem-systemd[systemd]')"
+        bus, direct = _open_bus(user)
+    except StemError as exc:
+        return exc.message
     x = _dbus_errors()
-    bus = DBus(user_mode=user)
     try:
-        bus.open()
-    except x.DBusBaseError as exc:
-        return f"systemd's D-Bus does not answer ({_text(exc.err_message) or exc})"
-    try:
-        state = _Conn(bus, user).call("GetUnitFileState", b"s", su.TEMPLATE.encode())
+        state = _Conn(bus, user, direct).call("GetUnitFileState", b"s", su.TEMPLATE.encode())
     except (x.DBusFileNotFoundError, x.DBusNoSuchUnitError):
         return f"{su.TEMPLATE} is not installed"
     except x.DBusBaseError as exc:

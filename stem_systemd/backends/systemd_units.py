@@ -202,7 +202,7 @@ def _why(info: UnitInfo, job_result: str | None) -> str:
         bits.append(f"job {job_result}")
     if info.result and info.result != "success":
         bits.append(f"result {info.result}")
-    if info.exec_main_code:
+    if info.exec_main_code and (info.exec_main_code, info.exec_main_status) != (1, 0):
         bits.append(describe_exit(info.exec_main_code, info.exec_main_status))
     return ", ".join(bits)
 
