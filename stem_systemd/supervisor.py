@@ -57,7 +57,7 @@ from stem_systemd import lifecycle, pidfiles, procs
 from stem_systemd.backends.pidfile import PidfileBackend
 from stem_systemd.errors import StemError
 from stem_systemd.nodes import NodeSpec
-from stem_systemd.notify import NotifyListener
+from stem_systemd.notify import Notifier, NotifyListener
 from stem_systemd.pidfiles import Liveness
 from stem_systemd.proc import describe_status
 
@@ -204,17 +204,27 @@ class Supervisor:
         self._clear_stale()
         if self.failed:
             return 1
-        if not self._start(self.nodes):
-            say("not every node started; stopping the others")
+        # Our own manager, if any (a systemd unit of Type=notify), hears the
+        # same protocol we ask of the nodes (sd_notify(3)); a no-op otherwise.
+        manager = Notifier()
+        try:
+            if not self._start(self.nodes):
+                say("not every node started; stopping the others")
+                self._stop_all()
+                return 1
+            manager.ready(f"supervising {len(self.nodes)} node(s)")
+            say(f"supervising {len(self.nodes)} node(s); TERM or INT stops them")
+            while not self.failed:
+                self._sleep(self._next_timeout())
+                if self._handle_signals():
+                    break
+                self._handle_exits()
+                self._restart_due()
+            manager.stopping("stopping every node")
+        except BaseException:
+            # Never leave nodes behind without their supervisor.
             self._stop_all()
-            return 1
-        say(f"supervising {len(self.nodes)} node(s); TERM or INT stops them")
-        while not self.failed:
-            self._sleep(self._next_timeout())
-            if self._handle_signals():
-                break
-            self._handle_exits()
-            self._restart_due()
+            raise
         clean = self._stop_all()
         return 0 if clean and not self.failed else 1
 
@@ -248,7 +258,15 @@ class Supervisor:
                 self._schedule_retry(node)
                 continue
             self._children[sp.pid] = sp.proc
-            pidfiles.write(node.spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
+            try:
+                pidfiles.write(node.spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
+            except (StemError, OSError) as exc:
+                lifecycle.abort_node(sp)
+                self._forget(sp)
+                say(f"{node.spec.name}: failed: {getattr(exc, 'message', exc)}")
+                ok = False
+                self._schedule_retry(node)
+                continue
             spawned.append(sp)
         results = lifecycle.wait_ready(spawned, self._listener, deadline, self.ready_after)
         for sp in spawned:

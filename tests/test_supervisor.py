@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from stem_systemd import pidfiles, procs
+from stem_systemd.notify import NotifyListener
 from tests.helpers import wait_until
 
 DRIVER = textwrap.dedent(
@@ -169,6 +170,7 @@ def supervise(tmp_path: Path) -> Iterator[Start]:
         mode: str = "normal",
         stop_timeout: float = 20,
         restart_limit: int = 5,
+        env: dict[str, str] | None = None,
     ) -> Run:
         cfg = {
             "nodes": nodes,
@@ -184,7 +186,7 @@ def supervise(tmp_path: Path) -> Iterator[Start]:
                 [sys.executable, "-c", DRIVER, json.dumps(cfg)],
                 stdin=subprocess.DEVNULL,
                 stderr=err,
-                env={**os.environ, "STEM_TEST_DIR": str(tmp_path)},
+                env={**os.environ, "STEM_TEST_DIR": str(tmp_path), **(env or {})},
             )
         run = Run(proc, tmp_path, tmp_path / "run", stderr)
         runs.append(run)
@@ -295,3 +297,19 @@ def _read(path: Path) -> str | None:
         return path.read_text() or None
     except FileNotFoundError:
         return None
+
+
+def test_supervisor_notifies_its_own_manager(supervise: Start) -> None:
+    """Under a manager with NOTIFY_SOCKET, the supervisor says READY=1, then STOPPING=1."""
+    with NotifyListener() as manager:
+        run = supervise(["alpha"], env={"NOTIFY_SOCKET": manager.address})
+
+        def supervisor_ready() -> bool:
+            manager.drain()
+            return manager.is_ready(run.proc.pid)
+
+        wait_until(supervisor_ready, timeout=30)
+        assert run.ready_pid("alpha") is not None
+        assert _stopped_cleanly(run) == 0, run.log()
+        manager.drain()  # it has exited: everything it sent is queued
+        assert manager.states[run.proc.pid].get("STOPPING") == "1"
