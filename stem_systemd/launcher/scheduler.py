@@ -98,8 +98,12 @@ class Scheduler:
         self.ticks += 1
         if self.jobs is not None:
             name = f"{self.name}-{time.time_ns()}-{self.ticks}"
-            spool.submit(self.jobs, name, f"{self.job_seconds:g}")
-            log.info("tick %d: submitted job %s", self.ticks, name)
+            try:
+                spool.submit(self.jobs, name, f"{self.job_seconds:g}")
+            except OSError as exc:  # the spool went away or read-only: log, keep ticking
+                log.warning("tick %d: cannot submit job %s: %s", self.ticks, name, exc)
+            else:
+                log.info("tick %d: submitted job %s", self.ticks, name)
         else:
             log.info("tick %d", self.ticks)
         self.notifier.status(self.status())
