@@ -150,8 +150,8 @@ def test_service_start_status_stop_restart_two_nodes(box: Box) -> None:
     pids = {node: box.pid(f"/run/stem/{node}.pid") for node in ("alpha", "beta")}
     for node, pid in pids.items():
         assert pid is not None
-        assert box.ok(f"ps -o user= -p {pid}").strip() == "stem"
-        assert box.ok(f"stat -c %U /run/stem/{node}.pid").strip() == "stem"
+        assert box.ok(f"ps -o user=,group= -p {pid}").split() == ["stem", "stem"]
+        assert box.ok(f"stat -c %U:%G /run/stem/{node}.pid").strip() == "stem:stem"
         box.ok(f"test -s /var/log/stem/{node}.log")
     # A second start starts no twin.
     code, out = box.service("stem-worker", "start")
