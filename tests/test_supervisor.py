@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -167,23 +168,36 @@ def supervise(tmp_path: Path) -> Iterator[Start]:
 
     def start(
         nodes: list[str],
+        *,
         mode: str = "normal",
         stop_timeout: float = 20,
         restart_limit: int = 5,
         env: dict[str, str] | None = None,
+        cli: bool = False,
     ) -> Run:
+        command = [sys.executable, str(fake), mode]
         cfg = {
             "nodes": nodes,
-            "command": [sys.executable, str(fake), mode],
+            "command": command,
             "run": str(tmp_path / "run"),
             "log": str(tmp_path / "log"),
             "stop_timeout": stop_timeout,
             "restart_limit": restart_limit,
         }
+        argv = [sys.executable, "-c", DRIVER, json.dumps(cfg)]
+        if cli:  # the same through `stem worker multi start --foreground`
+            argv = [
+                *(sys.executable, "-m", "stem_systemd", "worker", "multi", "start"),
+                *("--foreground", "--backend=pidfile", f"--stop-timeout={stop_timeout}"),
+                f"--cmd={shlex.join(command)}",
+                f"--pidfile={tmp_path}/run/%n.pid",
+                f"--logfile={tmp_path}/log/%n%I.log",
+                *nodes,
+            ]
         stderr = tmp_path / f"supervisor{len(runs)}.err"
         with stderr.open("wb") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-c", DRIVER, json.dumps(cfg)],
+                argv,
                 stdin=subprocess.DEVNULL,
                 stderr=err,
                 env={**os.environ, "STEM_TEST_DIR": str(tmp_path), **(env or {})},
@@ -313,3 +327,12 @@ def test_supervisor_notifies_its_own_manager(supervise: Start) -> None:
         assert _stopped_cleanly(run) == 0, run.log()
         manager.drain()  # it has exited: everything it sent is queued
         assert manager.states[run.proc.pid].get("STOPPING") == "1"
+
+
+def test_stem_worker_multi_start_foreground(supervise: Start) -> None:
+    """`stem worker multi start --foreground` runs the supervisor: nodes ready, TERM exits 0."""
+    run = supervise(["alpha", "beta"], cli=True)
+    run.wait_ready("alpha")
+    run.wait_ready("beta")
+    assert _stopped_cleanly(run) == 0, run.log()
+    assert (run.tmp / "alpha.job-done").exists() and (run.tmp / "beta.job-done").exists()
