@@ -262,6 +262,12 @@ class SystemdBackend:
             return []
         return out.stdout.splitlines()[-self.journal_lines :]
 
+    def _attach_journal(self, report: NodeReport, unit: str) -> None:
+        report.log_tail = self._journal(unit)
+        if report.log_tail:
+            # The renderer titles a log tail with the node's "logfile".
+            report.details["logfile"] = f"journalctl {'--user ' if self.user else ''}-u {unit}"
+
     # -- per-node arguments (runtime drop-in) ----------------------------
 
     def _write_args(self, nodes: Sequence[NodeSpec], units: Sequence[str], clear: bool) -> bool:
@@ -327,7 +333,7 @@ class SystemdBackend:
                     continue
                 report = su.start_report(node.name, info, results[unit], timeout, verb=verb)
                 if not report.ok:
-                    report.log_tail = self._journal(unit)
+                    self._attach_journal(report, unit)
                 reports.append(report)
         return reports
 
@@ -388,7 +394,7 @@ class SystemdBackend:
                     node.name, info, results[unit], timeout, killed=unit in late
                 )
                 if not report.ok:
-                    report.log_tail = self._journal(unit)
+                    self._attach_journal(report, unit)
                 reports.append(report)
         return reports
 
