@@ -299,6 +299,8 @@ class Supervisor:
 
     def _forget(self, sp: lifecycle.Spawned) -> None:
         self._children.pop(sp.pid, None)
+        if self._listener is not None:
+            self._listener.states.pop(sp.pid, None)
         with contextlib.suppress(OSError):
             os.close(sp.pidfd)
 
