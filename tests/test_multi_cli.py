@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -273,3 +274,20 @@ def test_node_of_another_user_is_exit_4_and_not_signalled(multi: Multi) -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_interrupted_start_leaves_no_node_and_no_pidfile(multi: Multi) -> None:
+    """Ctrl-C while start waits for READY=1 kills the half-started node and drops its pidfile."""
+    pidfile = multi.root / "run" / "alpha.pid"
+    run = multi.popen("start", "alpha", "--ready-delay", "300")
+    try:
+        wait_until(pidfile.exists, timeout=60)
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode != 0  # click turns Ctrl-C into Abort: "Aborted.", exit 1
+    assert not pidfile.exists()
+    wait_until(lambda: not strays(multi.root), timeout=30)

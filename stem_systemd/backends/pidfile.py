@@ -241,45 +241,61 @@ class PidfileBackend:
         with self._locks(nodes, lock_deadline) as (held, lock_failures):
             reports.update((r.node, r) for r in lock_failures)
             deadline = time.monotonic() + timeout
-            with NotifyListener() as listener:
-                spawned: list[lifecycle.Spawned] = []
-                notes: dict[str, str] = {}
-                for spec in held:
-                    live, report, note = self._inspect(spec)
-                    if report is not None:
-                        reports[spec.name] = report
-                        continue
-                    if live is not None:
-                        os.close(live.pidfd)
-                        reports[spec.name] = NodeReport(
-                            node=spec.name,
-                            state=State.RUNNING,
-                            ok=True,
-                            message=f"already running (pid {live.record.pid})",
-                            pid=live.record.pid,
-                            details=_details(spec),
-                        )
-                        continue
-                    try:
-                        sp = lifecycle.spawn_node(spec, listener.address, workdir=self.workdir)
-                    except StemError as exc:
-                        reports[spec.name] = _failure(spec.name, f"failed: {exc.message}", exc)
-                        continue
-                    notes[spec.name] = note
-                    try:
-                        pidfiles.write(spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
-                    except (StemError, OSError) as exc:
-                        lifecycle.abort_node(sp)
-                        os.close(sp.pidfd)
-                        message = exc.message if isinstance(exc, StemError) else str(exc)
-                        reports[spec.name] = _failure(spec.name, f"failed: {message}")
-                        continue
-                    spawned.append(sp)
-                results = lifecycle.wait_ready(spawned, listener, deadline, self.ready_after)
-            for sp in spawned:
-                reports[sp.spec.name] = self._start_report(sp, results[sp.pid], notes[sp.spec.name])
+            spawned: list[tuple[lifecycle.Spawned, str]] = []
+            try:
+                with NotifyListener() as listener:
+                    for spec in held:
+                        report, started = self._spawn_one(spec, listener.address)
+                        if report is not None:
+                            reports[spec.name] = report
+                        if started is not None:
+                            spawned.append(started)
+                    results = lifecycle.wait_ready(
+                        [sp for sp, _ in spawned], listener, deadline, self.ready_after
+                    )
+            except BaseException:
+                # Interrupted (Ctrl-C) while spawning or waiting: leave nothing
+                # half-started behind, no process and no pidfile.
+                for sp, _ in spawned:
+                    lifecycle.abort_node(sp)
+                    pidfiles.remove(sp.spec.pidfile)
+                    os.close(sp.pidfd)
+                raise
+            for sp, note in spawned:
+                reports[sp.spec.name] = self._start_report(sp, results[sp.pid], note)
                 os.close(sp.pidfd)
         return [reports[spec.name] for spec in nodes]
+
+    def _spawn_one(
+        self, spec: NodeSpec, notify_address: str
+    ) -> tuple[NodeReport | None, tuple[lifecycle.Spawned, str] | None]:
+        """Spawn one locked node unless it runs: (a report now, or the spawned node and a note)."""
+        live, report, note = self._inspect(spec)
+        if report is not None:
+            return report, None
+        if live is not None:
+            os.close(live.pidfd)
+            return NodeReport(
+                node=spec.name,
+                state=State.RUNNING,
+                ok=True,
+                message=f"already running (pid {live.record.pid})",
+                pid=live.record.pid,
+                details=_details(spec),
+            ), None
+        try:
+            sp = lifecycle.spawn_node(spec, notify_address, workdir=self.workdir)
+        except StemError as exc:
+            return _failure(spec.name, f"failed: {exc.message}", exc), None
+        try:
+            # Tracked from the start: a node is never running without a pidfile.
+            pidfiles.write(spec.pidfile, pidfiles.record_for(sp.pid, ready=False))
+        except (StemError, OSError) as exc:
+            lifecycle.abort_node(sp)
+            os.close(sp.pidfd)
+            message = exc.message if isinstance(exc, StemError) else str(exc)
+            return _failure(spec.name, f"failed: cannot write pidfile: {message}"), None
+        return None, (sp, note)
 
     def _start_report(
         self, sp: lifecycle.Spawned, readiness: lifecycle.Readiness, note: str
