@@ -120,12 +120,12 @@ def test_write_args_sets_clears_and_keeps(tmp_path: Path) -> None:
     backend = SystemdBackend(runtime_dir=tmp_path)
     units = [su.unit_for("alpha")]
     path = su.dropin_path(tmp_path, units[0])
-    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) is True
+    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) == set(units)
     assert "-c 2" in path.read_text()
-    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) is False
-    assert backend._write_args([_spec("alpha")], units, clear=False) is False
+    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) == set()
+    assert backend._write_args([_spec("alpha")], units, clear=False) == set()
     assert path.exists()
-    assert backend._write_args([_spec("alpha")], units, clear=True) is True
+    assert backend._write_args([_spec("alpha")], units, clear=True) == set(units)
     assert not path.exists()
     assert not path.parent.exists()
 

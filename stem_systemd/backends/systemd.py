@@ -270,19 +270,21 @@ class SystemdBackend:
 
     # -- per-node arguments (runtime drop-in) ----------------------------
 
-    def _write_args(self, nodes: Sequence[NodeSpec], units: Sequence[str], clear: bool) -> bool:
-        """Make each node's args drop-in say its args; True when a daemon Reload is needed.
+    def _write_args(self, nodes: Sequence[NodeSpec], units: Sequence[str], clear: bool) -> set[str]:
+        """Make each node's args drop-in say its args; the units whose drop-in changed.
 
         With ``clear`` a node without args loses an old drop-in (``start``);
         without it the old one stays, so args survive a plain ``restart``.
+        Any change needs a daemon Reload before the next job.
         """
-        changed = False
+        changed = set()
         for node, unit in zip(nodes, units, strict=True):
             path = su.dropin_path(self.runtime_dir, unit)
             if node.args:
-                changed |= _replace_file(path, su.render_args_dropin(node.args))
-            elif clear:
-                changed |= _remove_file(path)
+                if _replace_file(path, su.render_args_dropin(node.args)):
+                    changed.add(unit)
+            elif clear and _remove_file(path):
+                changed.add(unit)
         return changed
 
     # -- jobs -------------------------------------------------------------
@@ -320,7 +322,9 @@ class SystemdBackend:
         verb = "start" if method == "StartUnit" else "restart"
         with self._connect() as conn:
             paths = self._load_all(conn, units)
-            if self._write_args(nodes, units, clear=clear_args):
+            before = {u: conn.info(u, p).active_state for u, p in zip(units, paths, strict=True)}
+            changed = self._write_args(nodes, units, clear=clear_args)
+            if changed:
                 self._reload(conn)
             issued, refused = self._issue(conn, method, units)
             done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
@@ -331,7 +335,13 @@ class SystemdBackend:
                 if unit in refused:
                     reports.append(_refused(node.name, info, verb, refused[unit]))
                     continue
-                report = su.start_report(node.name, info, results[unit], timeout, verb=verb)
+                # StartUnit on an active unit is a no-op job: say so, like the pidfile backend.
+                was_running = verb == "start" and before[unit] == "active"
+                report = su.start_report(
+                    node.name, info, results[unit], timeout, verb=verb, was_running=was_running
+                )
+                if was_running and unit in changed:
+                    report.message += "; its new arguments apply at the next restart"
                 if not report.ok:
                     self._attach_journal(report, unit)
                 reports.append(report)
@@ -373,6 +383,7 @@ class SystemdBackend:
         units = self._units(nodes)
         with self._connect() as conn:
             paths = self._load_all(conn, units)
+            before = {u: conn.info(u, p).active_state for u, p in zip(units, paths, strict=True)}
             issued, refused = self._issue(conn, "StopUnit", units)
             done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
             results = {unit: done[job] for unit, job in issued.items()}
@@ -391,7 +402,12 @@ class SystemdBackend:
                     reports.append(_refused(node.name, info, "stop", refused[unit]))
                     continue
                 report = su.stop_report(
-                    node.name, info, results[unit], timeout, killed=unit in late
+                    node.name,
+                    info,
+                    results[unit],
+                    timeout,
+                    killed=unit in late,
+                    was_stopped=before[unit] in ("inactive", "failed"),
                 )
                 if not report.ok:
                     self._attach_journal(report, unit)

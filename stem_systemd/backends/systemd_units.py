@@ -232,6 +232,7 @@ def start_report(
     timeout: float,
     *,
     verb: str = "start",
+    was_running: bool = False,
 ) -> NodeReport:
     """Judge a start/restart by the unit afterwards: ok only when active/running.
 
@@ -244,7 +245,7 @@ def start_report(
             node=node,
             state=State.RUNNING,
             ok=True,
-            message=f"{'started' if verb == 'start' else 'restarted'} ({info.unit}): "
+            message=f"{'already running' if was_running else verb + 'ed'} ({info.unit}): "
             + _summary(info),
             pid=info.main_pid or None,
             details=details,
@@ -270,11 +271,14 @@ def stop_report(
     timeout: float,
     *,
     killed: bool,
+    was_stopped: bool = False,
 ) -> NodeReport:
     """Judge a stop by the unit afterwards: ok only when it is no longer active."""
     details = {**info.fields(), "job_result": job_result, "killed": killed}
     if info.active_state in ("inactive", "failed"):
-        how = f"killed (SIGKILL to the whole cgroup) after {timeout:g} s" if killed else "stopped"
+        how = "already stopped" if was_stopped else "stopped"
+        if killed:
+            how = f"killed (SIGKILL to the whole cgroup) after {timeout:g} s"
         why = _why(info, job_result if job_result != "done" else None)
         return NodeReport(
             node=node,
