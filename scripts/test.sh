@@ -20,4 +20,5 @@ pytest -m "not integration" "$@"
 
 echo "== integration tests (real systemd and SysV in containers)" >&2
 scripts/testbed.sh
-pytest -m integration tests/integration
+# Fail, never skip, when Docker or the testbed is missing.
+STEM_REQUIRE_INTEGRATION=1 pytest -m integration tests/integration

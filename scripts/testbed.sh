@@ -106,14 +106,24 @@ ensure_wheels() {
     py=$root/.venv/bin/python
     [ -x "$py" ] || scripts/venv.sh systemd,test
     mkdir -p "$WHEELHOUSE"
-    # This project's wheel changes with every edit: always rebuild it. The
-    # others (pystemd takes ~20 s to compile) are found in the wheelhouse.
-    rm -f "$WHEELHOUSE"/stem_systemd-*.whl
+    # This project's wheel changes with every edit: always rebuilt. The others
+    # (pystemd takes ~20 s to compile) are found in the wheelhouse. Built
+    # aside, then renamed in one by one: an image build copying the
+    # wheelhouse meanwhile sees the old wheel or the new one, never none.
+    tmp=$(mktemp -d "$root/.build/wheels.XXXXXX")
     say "pip wheel .[systemd] -> .build/wheelhouse"
-    "$py" -m pip wheel --quiet --disable-pip-version-check \
-        --find-links "$WHEELHOUSE" -w "$WHEELHOUSE" ".[systemd]" \
-        || die "building the wheelhouse failed" \
+    if ! "$py" -m pip wheel --quiet --disable-pip-version-check \
+        --find-links "$WHEELHOUSE" -w "$tmp" ".[systemd]"; then
+        rm -rf "$tmp"
+        die "building the wheelhouse failed" \
             "pystemd needs libsystemd-dev and pkg-config: run scripts/host-deps.sh"
+    fi
+    new=$(cd "$tmp" && ls stem_systemd-*.whl)
+    for whl in "$tmp"/*.whl; do mv -f "$whl" "$WHEELHOUSE/"; done
+    rm -rf "$tmp"
+    for whl in "$WHEELHOUSE"/stem_systemd-*.whl; do
+        [ "${whl##*/}" = "$new" ] || rm -f "$whl"
+    done
 }
 
 case "${1:-all}" in
