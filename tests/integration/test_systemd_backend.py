@@ -233,3 +233,72 @@ def test_non_root_is_refused_with_exit_4(box: Sys) -> None:
     assert box.show(unit("alpha"))["ActiveState"] == "inactive"
     code, out, err = box.stem("status", "alpha", "--backend=systemd", user="stem")
     assert code == 3, out + err
+
+
+def test_stop_timeout_kills_the_whole_cgroup(box: Sys) -> None:
+    """At stem's own stop timeout a unit still draining gets SIGKILL to its cgroup, reported."""
+    spool = "/var/lib/stem/test-spool"
+    box.ok(f"rm -rf {spool} && install -d -o stem -g stem {spool}")
+    code, out, err = box.stem("start", "alpha", "--", "--jobs", spool)
+    assert code == 0, out + err
+    box.ok(f"echo '600 ignore-term' > {spool}/.stuck && mv {spool}/.stuck {spool}/stuck")
+
+    def claimed() -> bool:
+        return bool(box.sh(f"ls {spool}/active")[1].strip())
+
+    wait_until(claimed, timeout=30, pause=0.2)
+    code, out, err = box.stem("stop", "alpha", "--timeout", "3")
+    assert code == 0, out + err
+    assert "killed (SIGKILL to the whole cgroup) after 3 s" in out
+    assert box.show(unit("alpha"))["ActiveState"] in ("inactive", "failed")
+    assert box.sh("pgrep -u stem -f '[s]tem-worker'")[0] == 1  # nothing left of the node
+
+
+USER_UNIT = """\
+[Unit]
+Description=Stem worker %I (user manager)
+
+[Service]
+Type=notify
+ExecStart=/usr/local/bin/stem worker exec %I
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def test_user_manager(box: Sys) -> None:
+    """--user drives the same template on the calling user's own systemd instance."""
+    uid = box.ok("id -u stem").strip()
+    run = f"/run/user/{uid}"
+    # No libpam-systemd in the image, so no user@.service: run the stem user's
+    # manager by hand (Delegate=yes gives it a cgroup subtree of its own).
+    box.ok(
+        f"install -d -o stem -g stem -m 0700 {run} && "
+        "install -d -o stem -g stem /var/lib/stem/.config/systemd/user && "
+        f"systemd-run -q --unit=stem-test-user-manager -p User=stem -p Delegate=yes "
+        f"-p Type=notify -p Environment=XDG_RUNTIME_DIR={run} /lib/systemd/systemd --user"
+    )
+    as_stem = f"cd / && XDG_RUNTIME_DIR={run} "
+    try:
+        template = "/var/lib/stem/.config/systemd/user/stem-worker@.service"
+        box.ok(f"cat > {template} <<'EOF'\n{USER_UNIT}EOF\nchown stem: {template}")
+        code, out, err = box.sh(
+            as_stem + "stem worker multi start --user alpha -- --ready-delay 1", user="stem"
+        )
+        assert code == 0, out + err
+        assert "backend: systemd (auto:" in err
+        show = box.sh(
+            as_stem + "systemctl --user show stem-worker@alpha -p ActiveState,SubState",
+            user="stem",
+        )[1]
+        assert "ActiveState=active" in show and "SubState=running" in show
+        box.ok(f"test -s {run}/systemd/user/stem-worker@alpha.service.d/50-stem-args.conf")
+        code, out, err = box.sh(as_stem + "stem worker multi stop --user alpha", user="stem")
+        assert code == 0 and "stopped" in out, out + err
+    finally:
+        box.sh(
+            "systemctl stop stem-test-user-manager ; "
+            "systemctl reset-failed stem-test-user-manager ; "
+            f"rm -rf /var/lib/stem/.config {run} ; true"
+        )
