@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
 from stem_systemd.backends.base import State
 from stem_systemd.backends.systemd import SystemdBackend, _translate, probe
@@ -100,7 +101,7 @@ def test_bad_node_names_refused_before_any_bus_call(bad: str) -> None:
 )
 def test_args_dropin_round_trips_through_unit_file_quoting(args: tuple[str, ...]) -> None:
     """The drop-in's Environment= value unquotes (as systemd reads it) to shlex-joined args."""
-    text = su.render_args_dropin(args)
+    text = dropins.render_args_dropin(args)
     assert "[Service]\n" in text
     [line] = [ln for ln in text.splitlines() if ln.startswith("Environment=")]
     assignment = _unquote_unit_value(line.removeprefix("Environment="))
@@ -111,21 +112,21 @@ def test_args_dropin_round_trips_through_unit_file_quoting(args: tuple[str, ...]
 
 def test_dropin_path_is_per_unit() -> None:
     """The drop-in lives in the unit's own .d directory under the runtime unit dir."""
-    path = su.dropin_path(Path("/run/systemd/system"), "stem-worker@my\\x20worker.service")
+    path = dropins.dropin_path(Path("/run/systemd/system"), "stem-worker@my\\x20worker.service")
     assert path == Path("/run/systemd/system/stem-worker@my\\x20worker.service.d/50-stem-args.conf")
 
 
 def test_write_args_sets_clears_and_keeps(tmp_path: Path) -> None:
     """start writes or clears each node's drop-in; restart without args keeps the old one."""
-    backend = SystemdBackend(runtime_dir=tmp_path)
     units = [su.unit_for("alpha")]
-    path = su.dropin_path(tmp_path, units[0])
-    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) == set(units)
+    path = dropins.dropin_path(tmp_path, units[0])
+    with_args, without = [_spec("alpha", "-c", "2")], [_spec("alpha")]
+    assert dropins.write_args(tmp_path, with_args, units, clear=True) == set(units)
     assert "-c 2" in path.read_text()
-    assert backend._write_args([_spec("alpha", "-c", "2")], units, clear=True) == set()
-    assert backend._write_args([_spec("alpha")], units, clear=False) == set()
+    assert dropins.write_args(tmp_path, with_args, units, clear=True) == set()
+    assert dropins.write_args(tmp_path, without, units, clear=False) == set()
     assert path.exists()
-    assert backend._write_args([_spec("alpha")], units, clear=True) == set(units)
+    assert dropins.write_args(tmp_path, without, units, clear=True) == set(units)
     assert not path.exists()
     assert not path.parent.exists()
 

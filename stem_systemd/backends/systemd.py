@@ -14,7 +14,6 @@ Type=notify means after READY=1 (systemd.service(5)).
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from stem_systemd import proc
+from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
 from stem_systemd.backends.base import NodeReport, State
 from stem_systemd.errors import NotInstalledError, PrivilegeError, StemError
@@ -127,12 +127,12 @@ class _Conn:
         self.removed: dict[bytes, str] = {}  # job path -> JobRemoved result
         self._callback: Callable[..., None] | None = None  # kept alive: pystemd holds no ref
 
-    def call(self, method: str, signature: bytes, *args: object, path: bytes = _PATH) -> Any:
+    def call(self, method: str, signature: bytes, *args: object) -> Any:
+        """Call a Manager method; D-Bus errors propagate (the caller decides per node)."""
         from pystemd.dbuslib import apply_signature  # noqa: PLC0415
 
-        iface = _MANAGER if path == _PATH else _UNIT
         msg = self.bus.call_method(
-            _DEST, path, iface, method.encode(), apply_signature(signature, list(args))
+            _DEST, _PATH, _MANAGER, method.encode(), apply_signature(signature, list(args))
         )
         return msg.body
 
@@ -220,7 +220,7 @@ class SystemdBackend:
         journal_lines: int = 10,
     ) -> None:
         self.user = user
-        self.runtime_dir = runtime_dir or default_runtime_dir(user)
+        self.runtime_dir = runtime_dir or dropins.default_runtime_dir(user)
         self.journal_lines = journal_lines
 
     # -- connection ---------------------------------------------------------
@@ -270,23 +270,6 @@ class SystemdBackend:
 
     # -- per-node arguments (runtime drop-in) ----------------------------
 
-    def _write_args(self, nodes: Sequence[NodeSpec], units: Sequence[str], clear: bool) -> set[str]:
-        """Make each node's args drop-in say its args; the units whose drop-in changed.
-
-        With ``clear`` a node without args loses an old drop-in (``start``);
-        without it the old one stays, so args survive a plain ``restart``.
-        Any change needs a daemon Reload before the next job.
-        """
-        changed = set()
-        for node, unit in zip(nodes, units, strict=True):
-            path = su.dropin_path(self.runtime_dir, unit)
-            if node.args:
-                if _replace_file(path, su.render_args_dropin(node.args)):
-                    changed.add(unit)
-            elif clear and _remove_file(path):
-                changed.add(unit)
-        return changed
-
     # -- jobs -------------------------------------------------------------
 
     def _issue(
@@ -323,7 +306,7 @@ class SystemdBackend:
         with self._connect() as conn:
             paths = self._load_all(conn, units)
             before = {u: conn.info(u, p).active_state for u, p in zip(units, paths, strict=True)}
-            changed = self._write_args(nodes, units, clear=clear_args)
+            changed = dropins.write_args(self.runtime_dir, nodes, units, clear=clear_args)
             if changed:
                 self._reload(conn)
             issued, refused = self._issue(conn, method, units)
@@ -333,7 +316,7 @@ class SystemdBackend:
             for node, unit, path in zip(nodes, units, paths, strict=True):
                 info = conn.info(unit, path)
                 if unit in refused:
-                    reports.append(_refused(node.name, info, verb, refused[unit]))
+                    reports.append(su.refused_report(node.name, info, verb, refused[unit]))
                     continue
                 # StartUnit on an active unit is a no-op job: say so, like the pidfile backend.
                 was_running = verb == "start" and before[unit] == "active"
@@ -399,7 +382,7 @@ class SystemdBackend:
             for node, unit, path in zip(nodes, units, paths, strict=True):
                 info = conn.info(unit, path)
                 if unit in refused:
-                    reports.append(_refused(node.name, info, "stop", refused[unit]))
+                    reports.append(su.refused_report(node.name, info, "stop", refused[unit]))
                     continue
                 report = su.stop_report(
                     node.name,
@@ -419,7 +402,7 @@ class SystemdBackend:
         if whom not in ("main", "all"):
             raise StemError(f"--whom {whom}: expected main or all")
         units = self._units(nodes)
-        signame = _signame(signum)
+        signame = su.signal_name(signum)
         reports = []
         x = _dbus_errors()
         with self._connect() as conn:
@@ -442,7 +425,9 @@ class SystemdBackend:
                 except (x.DBusAccessDeniedError, x.DBusInteractiveAuthorizationRequiredError) as e:
                     raise _translate(e, f"signalling {unit}", self.user) from e
                 except x.DBusBaseError as exc:
-                    reports.append(_refused(node.name, info, "kill", _text(exc.err_message)))
+                    reports.append(
+                        su.refused_report(node.name, info, "kill", _text(exc.err_message))
+                    )
                     continue
                 target = (
                     f"main process (pid {info.main_pid})" if whom == "main" else "all processes"
@@ -487,7 +472,7 @@ class SystemdBackend:
         if not now:
             return reports
         enabled = [n for n, r in zip(nodes, reports, strict=True) if r.ok]
-        return _merge(reports, self.start(enabled, timeout) if enabled else [])
+        return su.merge_reports(reports, self.start(enabled, timeout) if enabled else [])
 
     def disable(
         self, nodes: Sequence[NodeSpec], now: bool, timeout: float = 30.0
@@ -501,7 +486,7 @@ class SystemdBackend:
         if not now:
             return reports
         disabled = [n for n, r in zip(nodes, reports, strict=True) if r.ok]
-        return _merge(reports, self.stop(disabled, timeout) if disabled else [])
+        return su.merge_reports(reports, self.stop(disabled, timeout) if disabled else [])
 
     def _unit_files(
         self, conn: _Conn, nodes: Sequence[NodeSpec], units: Sequence[str], method: str
@@ -590,7 +575,7 @@ def _open_bus(user: bool) -> tuple[Any, bool]:
         bus.open()
     except x.DBusBaseError as exc:
         first = _text(exc.err_message) or str(exc)
-        private = default_runtime_dir(True).parent / "private"
+        private = dropins.default_runtime_dir(True).parent / "private"
         if not (user and private.exists()):
             raise _unreachable(first, user) from exc
         bus = DBusAddress(f"unix:path={private}".encode(), peer_to_peer=True)
@@ -600,90 +585,6 @@ def _open_bus(user: bool) -> tuple[Any, bool]:
             raise _unreachable(_text(exc2.err_message) or str(exc2), user) from exc2
         return bus, True
     return bus, False
-
-
-def _refused(node: str, info: su.UnitInfo, verb: str, why: str) -> NodeReport:
-    return NodeReport(
-        node=node,
-        state=su.state_of(info),
-        ok=False,
-        message=f"could not {verb} ({info.unit}): {why}",
-        exit_code=1,
-        details=info.fields(),
-    )
-
-
-def _merge(first: list[NodeReport], second: list[NodeReport]) -> list[NodeReport]:
-    """Fold the start/stop reports of ``--now`` into the enable/disable ones, by node."""
-    by_node = {r.node: r for r in second}
-    merged = []
-    for report in first:
-        follow = by_node.get(report.node)
-        if follow is None:
-            merged.append(report)
-            continue
-        follow.message = f"{report.message}; {follow.message}"
-        follow.details = {**report.details, **follow.details}
-        merged.append(follow)
-    return merged
-
-
-def _signame(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def _replace_file(path: Path, text: str) -> bool:
-    """Write ``text`` atomically unless the file already says it; True when it changed."""
-    try:
-        if path.read_text() == text:
-            return False
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise _file_error(path, exc) from exc
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
-        tmp.chmod(0o644)
-        tmp.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise _file_error(path, exc) from exc
-    return True
-
-
-def _remove_file(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    except OSError as exc:
-        raise _file_error(path, exc) from exc
-    with contextlib.suppress(OSError):
-        path.parent.rmdir()  # only when empty: other drop-ins stay
-    return True
-
-
-def _file_error(path: Path, exc: OSError) -> StemError:
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PrivilegeError(
-            f"cannot write the node's drop-in {path}: {exc.strerror}",
-            hint="per-node worker arguments need root (sudo) on the system manager",
-        )
-    return StemError(f"cannot write the node's drop-in {path}: {exc.strerror}")
-
-
-def default_runtime_dir(user: bool) -> Path:
-    """Runtime unit directory (systemd.unit(5) "Unit File Load Path"): gone at reboot."""
-    if not user:
-        return Path("/run/systemd/system")
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
-    return Path(runtime) / "systemd" / "user"
 
 
 def probe(user: bool = False) -> str | None:

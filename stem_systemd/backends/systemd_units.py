@@ -8,12 +8,10 @@ reports for a unit into a :class:`NodeReport`. It is tested without systemd.
 
 from __future__ import annotations
 
-import shlex
 import signal
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from stem_systemd import escape
 from stem_systemd.backends.base import NodeReport, State, lsb_status_code
@@ -27,7 +25,6 @@ UNIT_PATTERN = "stem-worker@*.service"
 # extra worker arguments from: a shlex-quoted string appended to the argv it
 # builds from STEM_WORKER_COMMAND.
 ARGS_VARIABLE = "STEM_WORKER_ARGS"
-DROPIN_NAME = "50-stem-args.conf"
 
 INSTALL_HINT = (
     "install units/stem-worker@.service into /etc/systemd/system (user manager: "
@@ -48,47 +45,6 @@ def node_for(unit: str) -> str | None:
     if not instance:
         return None
     return escape.unescape_instance(instance)
-
-
-def dropin_path(unit_dir: Path, unit: str) -> Path:
-    """Where a node's args drop-in lives: ``<unit_dir>/<unit>.d/50-stem-args.conf``."""
-    return unit_dir / f"{unit}.d" / DROPIN_NAME
-
-
-def _quote_unit_value(value: str) -> str:
-    """Quote ``value`` for a double-quoted word in a unit file.
-
-    systemd first expands specifiers in the whole line (``%`` must be ``%%``,
-    systemd.unit(5) "Specifiers"), then splits words with C-style unescaping
-    inside double quotes (systemd.exec(5) "Environment="). So backslash, double
-    quote and control characters are escaped, everything else stays literal.
-    """
-    out: list[str] = []
-    for ch in value:
-        if ch == "%":
-            out.append("%%")
-        elif ch in '\\"':
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
-
-
-def render_args_dropin(args: tuple[str, ...]) -> str:
-    """The drop-in that hands ``args`` to ``stem worker exec`` through ARGS_VARIABLE."""
-    value = f"{ARGS_VARIABLE}={shlex.join(args)}"
-    return (
-        "# Written by `stem worker multi start/restart`: this node's own worker arguments.\n"
-        "# Runtime only (gone at reboot); a later start without arguments removes it.\n"
-        "[Service]\n"
-        f"Environment={_quote_unit_value(value)}\n"
-    )
 
 
 def describe_exit(code: int, status: int) -> str:
@@ -325,3 +281,37 @@ def info_from_properties(unit: str, props: Mapping[str, object]) -> UnitInfo:
         unit_file_state=text("UnitFileState"),
         active_enter_usec=number("ActiveEnterTimestamp"),
     )
+
+
+def refused_report(node: str, info: UnitInfo, verb: str, why: str) -> NodeReport:
+    """A node whose job systemd refused to queue (masked, destructive transaction, ...)."""
+    return NodeReport(
+        node=node,
+        state=state_of(info),
+        ok=False,
+        message=f"could not {verb} ({info.unit}): {why}",
+        exit_code=1,
+        details=info.fields(),
+    )
+
+
+def merge_reports(first: list[NodeReport], second: list[NodeReport]) -> list[NodeReport]:
+    """Fold the start/stop reports of ``--now`` into the enable/disable ones, by node."""
+    by_node = {r.node: r for r in second}
+    merged = []
+    for report in first:
+        follow = by_node.get(report.node)
+        if follow is None:
+            merged.append(report)
+            continue
+        follow.message = f"{report.message}; {follow.message}"
+        follow.details = {**report.details, **follow.details}
+        merged.append(follow)
+    return merged
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
