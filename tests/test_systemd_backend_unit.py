@@ -15,7 +15,7 @@ import pytest
 from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
 from stem_systemd.backends.base import State
-from stem_systemd.backends.systemd import SystemdBackend, _translate, probe
+from stem_systemd.backends.systemd import SystemdBackend, _translate
 from stem_systemd.errors import NotInstalledError, PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
 
@@ -245,4 +245,3 @@ def test_no_bus_is_a_clear_error_with_the_pidfile_hint(tmp_path: Path) -> None:
     with pytest.raises(StemError) as info:
         SystemdBackend(runtime_dir=tmp_path).status([_spec("alpha")])
     assert info.value.exit_code == 1 and "--backend=pidfile" in (info.value.hint or "")
-    assert probe() is not None

@@ -131,6 +131,9 @@ class _Conn:
         """Call a Manager method; D-Bus errors propagate (the caller decides per node)."""
         from pystemd.dbuslib import apply_signature  # noqa: PLC0415
 
+        log.debug(
+            "+ dbus %s%r", method, tuple(_text(a) if isinstance(a, bytes) else a for a in args)
+        )
         msg = self.bus.call_method(
             _DEST, _PATH, _MANAGER, method.encode(), apply_signature(signature, list(args))
         )
@@ -585,28 +588,3 @@ def _open_bus(user: bool) -> tuple[Any, bool]:
             raise _unreachable(_text(exc2.err_message) or str(exc2), user) from exc2
         return bus, True
     return bus, False
-
-
-def probe(user: bool = False) -> str | None:
-    """Why the systemd backend cannot be used here, or None when it can (for ``auto``).
-
-    The rule (DESIGN.md): systemd is PID 1 (sd_booted(3): /run/systemd/system
-    exists), its bus answers, and the stem-worker@.service template is installed.
-    """
-    if not Path("/run/systemd/system").is_dir():
-        return "systemd is not PID 1 (no /run/systemd/system)"
-    try:
-        bus, direct = _open_bus(user)
-    except StemError as exc:
-        return exc.message
-    x = _dbus_errors()
-    try:
-        state = _Conn(bus, user, direct).call("GetUnitFileState", b"s", su.TEMPLATE.encode())
-    except (x.DBusFileNotFoundError, x.DBusNoSuchUnitError):
-        return f"{su.TEMPLATE} is not installed"
-    except x.DBusBaseError as exc:
-        return f"systemd's D-Bus does not answer ({_text(exc.err_message) or exc})"
-    finally:
-        bus.close()
-    log.debug("%s unit file state: %s", su.TEMPLATE, _text(state))
-    return None
