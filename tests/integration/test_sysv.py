@@ -9,7 +9,6 @@ directly from another directory.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -52,22 +51,12 @@ def docker(*args: str, check: bool = True, timeout: float = 300, stdin: str | No
     return proc.stdout
 
 
-def build_image(tag: str, dockerfile: Path, paths: list[str], context: Path) -> None:
-    """Build offline from a small context: the wheelhouse plus the named repository paths."""
-    wheelhouse = ROOT / ".build" / "wheelhouse"
-    if not list(wheelhouse.glob("stem_systemd-*.whl")):
-        pytest.fail("no wheel in .build/wheelhouse: run scripts/testbed.sh first")
-    inspect = ["docker", "image", "inspect", BASE]
-    if subprocess.run(inspect, capture_output=True, check=False).returncode:
-        pytest.fail(f"base image {BASE} missing: run scripts/testbed.sh first")
-    shutil.copytree(wheelhouse, context / ".build" / "wheelhouse")
-    for rel in paths:
-        (context / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, context / rel)
-    shutil.copy2(dockerfile, context / "Dockerfile")
+def build_image(tag: str, dockerfile: str) -> None:
+    """Build offline from the repository root (.dockerignore keeps the context small)."""
     docker(
-        "build", "--network", "none", "--build-arg", f"BASE={BASE}", "-q", "-t", tag, str(context)
-    )
+        "build", "--network", "none", "-q", "-t", tag,
+        "--build-arg", f"BASE={BASE}", "-f", str(ROOT / dockerfile), str(ROOT),
+    )  # fmt: skip
 
 
 class Box:
@@ -116,14 +105,9 @@ class Box:
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The SysV test image, built offline from the wheelhouse."""
-    build_image(
-        IMAGE,
-        ROOT / "tests/integration/images/sysv/Dockerfile",
-        ["sysv/init.d/stem-worker", "sysv/init.d/stem-scheduler", "sysv/default/stem"],
-        tmp_path_factory.mktemp("sysv-context"),
-    )
+def image(testbed_ready: None) -> str:
+    """The SysV test image, built offline from this work tree's wheel."""
+    build_image(IMAGE, "tests/integration/images/sysv/Dockerfile")
     return IMAGE
 
 
