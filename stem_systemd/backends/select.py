@@ -78,11 +78,12 @@ def choose(requested: str, options: PidfileOptions, *, user: bool = False) -> tu
     if requested == "pidfile":
         return _pidfile(options), "pidfile (requested)"
     if requested == "systemd":
-        return _systemd(user), "systemd (requested)"
+        return _systemd(user, options), "systemd (requested)"
     why_not = systemd_unavailable(user)
     if why_not is None:
         manager = "user manager" if user else "PID 1"
-        return _systemd(user), f"systemd (auto: systemd is {manager} and {TEMPLATE} is installed)"
+        why = f"systemd (auto: systemd is {manager} and {TEMPLATE} is installed)"
+        return _systemd(user, options), why
     return _pidfile(options), f"pidfile (auto: {why_not})"
 
 
@@ -97,8 +98,9 @@ def _pidfile(options: PidfileOptions) -> Backend:
     )
 
 
-def _systemd(user: bool) -> Backend:
+def _systemd(user: bool, options: PidfileOptions) -> Backend:
     from stem_systemd.backends.systemd import SystemdBackend  # noqa: PLC0415 (pystemd only when chosen)
 
-    backend: Backend = SystemdBackend(user=user)
+    # restart gets the stop timeout; the start half of it needs its own.
+    backend: Backend = SystemdBackend(user=user, start_timeout=options.start_timeout)
     return backend

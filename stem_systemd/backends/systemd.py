@@ -221,8 +221,10 @@ class SystemdBackend:
         user: bool = False,
         runtime_dir: Path | None = None,
         journal_lines: int = 10,
+        start_timeout: float = 30.0,
     ) -> None:
         self.user = user
+        self.start_timeout = start_timeout  # the start half of a restart
         self.runtime_dir = runtime_dir or dropins.default_runtime_dir(user)
         self.journal_lines = journal_lines
 
@@ -340,7 +342,12 @@ class SystemdBackend:
         return self._start_like(nodes, timeout, "StartUnit", clear_args=True)
 
     def restart(self, nodes: Sequence[NodeSpec], timeout: float, rolling: bool) -> list[NodeReport]:
-        """RestartUnit (args kept unless new ones are given); rolling: one node at a time."""
+        """RestartUnit (args kept unless new ones are given); rolling: one node at a time.
+
+        ``timeout`` is the stop timeout; a RestartUnit job stops and then
+        starts, so its deadline is that plus the start timeout.
+        """
+        timeout += self.start_timeout
         if not rolling:
             return self._start_like(nodes, timeout, "RestartUnit", clear_args=False)
         self._units(nodes)  # refuse a bad name before touching any node
