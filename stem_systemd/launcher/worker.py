@@ -581,4 +581,13 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run())
+    code = run()
+    # Leave without interpreter finalization (module teardown, final GC): once
+    # the logs are flushed nothing here needs it, and it costs each node ~20 ms
+    # of CPU that every node pays at once on `stem worker multi stop` (bench:
+    # 16 nodes TERM-to-all-exited 330 ms -> 44 ms on 2 cores).
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
