@@ -72,7 +72,8 @@ def plan(node: str, environ: Mapping[str, str], *, scheduler: bool = False) -> P
     if "INVOCATION_ID" in environ and "STEM_LOGFILE" not in settings.sources:
         env.pop("STEM_WORKER_LOGFILE", None)  # under systemd: stderr, the journal
 
-    executable = _resolve(spec.argv[0], env.get("PATH", os.defpath), source)
+    what = "scheduler command" if scheduler else "worker command"
+    executable = _resolve(spec.argv[0], env.get("PATH", os.defpath), source, what)
     return Plan(executable, spec.argv, env, settings.workdir)
 
 
@@ -122,19 +123,17 @@ def _with_command(settings: config.Settings, command: Sequence[str]) -> config.S
     return replace(settings, command=tuple(command))
 
 
-def _resolve(program: str, path: str, source: str) -> str:
+def _resolve(program: str, path: str, source: str, what: str) -> str:
     """The file execve(2) will run; NotInstalledError (exit 5) naming the setting if none."""
     hint = f"install it or fix the command ({source}); see /etc/stem/stem.env"
     if "/" in program:
         candidate = Path(program)
         if not candidate.is_file():
-            raise NotInstalledError(f"worker command not found: {program}", hint=hint)
+            raise NotInstalledError(f"{what} not found: {program}", hint=hint)
         if not os.access(candidate, os.X_OK):
-            raise NotInstalledError(f"worker command is not executable: {program}", hint=hint)
+            raise NotInstalledError(f"{what} is not executable: {program}", hint=hint)
         return program
     found = shutil.which(program, path=path)
     if found is None:
-        raise NotInstalledError(
-            f"worker command not found on PATH: {program} (PATH={path})", hint=hint
-        )
+        raise NotInstalledError(f"{what} not found on PATH: {program} (PATH={path})", hint=hint)
     return found

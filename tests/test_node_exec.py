@@ -144,6 +144,12 @@ def test_scheduler_runs_stem_scheduler_command(probe: Path, tmp_path: Path) -> N
     assert got["pid"] == proc.pid
     assert got["argv"][1:] == ["--name", "scheduler"]
 
+    env["STEM_SCHEDULER_COMMAND"] = "/nonexistent/scheduler"
+    proc, _, err = run_exec(env, "--scheduler", "scheduler")
+    assert proc.returncode == 5
+    assert "Error: scheduler command not found: /nonexistent/scheduler" in err
+    assert "STEM_SCHEDULER_COMMAND in the environment" in err
+
 
 @pytest.mark.parametrize(
     ("command", "expected"),
