@@ -7,7 +7,6 @@ standalone mode, so exit codes are always raised).
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
@@ -24,6 +23,8 @@ from stem_systemd.errors import StemError
 @click.pass_context
 def stem(ctx: click.Context, debug: bool) -> None:
     """Stem: run background-job workers as real services."""
+    import logging  # noqa: PLC0415 (lazy: `stem --version` exits before this; bench: 5 ms)
+
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     logging.basicConfig(

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -97,6 +95,8 @@ class Run:
     def __init__(
         self, ctx: click.Context, params: dict[str, Any], *, allow_empty: bool = False
     ) -> None:
+        import socket  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
+
         from stem_systemd import config, nodes  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
 
         self.params = params
@@ -130,6 +130,8 @@ class Run:
 
     def backend(self) -> Any:
         """Choose the backend and say which and why on stderr."""
+        from pathlib import Path  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
+
         from stem_systemd.backends.select import PidfileOptions, choose  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
 
         workdir = self.settings.workdir
