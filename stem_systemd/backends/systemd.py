@@ -247,7 +247,10 @@ class SystemdBackend:
         paths = []
         for unit in units:
             path = conn.load(unit)
-            load_state = _text(conn.prop(path, _UNIT, "LoadState", b"s"))
+            try:
+                load_state = _text(conn.prop(path, _UNIT, "LoadState", b"s"))
+            except _dbus_errors().DBusBaseError as exc:
+                raise _translate(exc, f"reading {unit}", self.user) from exc
             if load_state == "not-found":
                 where = "user" if self.user else "system"
                 raise NotInstalledError(
@@ -272,8 +275,6 @@ class SystemdBackend:
         if report.log_tail:
             # The renderer titles a log tail with the node's "logfile".
             report.details["logfile"] = f"journalctl {'--user ' if self.user else ''}-u {unit}"
-
-    # -- per-node arguments (runtime drop-in) ----------------------------
 
     # -- jobs -------------------------------------------------------------
 
