@@ -14,7 +14,7 @@ import pytest
 
 from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
-from stem_systemd.backends.base import State
+from stem_systemd.backends.base import NodeReport, State
 from stem_systemd.backends.systemd import SystemdBackend, _translate
 from stem_systemd.errors import NotInstalledError, PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
@@ -245,3 +245,17 @@ def test_no_bus_is_a_clear_error_with_the_pidfile_hint(tmp_path: Path) -> None:
     with pytest.raises(StemError) as info:
         SystemdBackend(runtime_dir=tmp_path).status([_spec("alpha")])
     assert info.value.exit_code == 1 and "--backend=pidfile" in (info.value.hint or "")
+
+
+def test_enable_now_folds_start_into_the_enable_line() -> None:
+    """enable --now gives one report per node: the enable message, then how the start went."""
+    enabled = [
+        NodeReport("a", State.UNKNOWN, True, "enabled (u)", details={"changes": ["symlink"]}),
+        NodeReport("b", State.UNKNOWN, False, "could not be enabled (v)", exit_code=1),
+    ]
+    started = [NodeReport("a", State.RUNNING, True, "started (u): active/running", pid=9)]
+    merged = su.merge_reports(enabled, started)
+    assert [r.node for r in merged] == ["a", "b"]
+    assert merged[0].message == "enabled (u); started (u): active/running"
+    assert merged[0].pid == 9 and merged[0].details["changes"] == ["symlink"]
+    assert merged[1].exit_code == 1
