@@ -216,9 +216,10 @@ def test_scheduler_script(box: Box) -> None:
 
 
 def test_usage_and_configuration_errors(box: Box) -> None:
-    """Unknown actions print the LSB usage (exit 2); a missing user makes status unknown (4)."""
+    """Unknown actions: usage, exit 2; reload: 3; a missing user: status 4, start 6 (LSB)."""
     code, out = box.service("stem-worker", "frobnicate")
     assert code == 2 and "Usage:" in out
+    assert box.service("stem-worker", "reload")[0] == 3  # LSB: unimplemented feature
     box.ok("cat >> /etc/default/stem", stdin='STEMD_USER="nosuchuser"\n')
     code, out = box.service("stem-worker", "status")
     assert code == 4, out
