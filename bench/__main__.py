@@ -26,7 +26,14 @@ from bench.procs import BenchError, become_subreaper
 from bench.stats import summarize
 
 RESULTS = Path(__file__).resolve().parent / "results"
-TOOLS = ("floor", "stem", "celery", "supervisord-startsecs0", "supervisord-startsecs1")
+TOOLS = (
+    "floor",
+    "floor-launcher",
+    "stem",
+    "celery",
+    "supervisord-startsecs0",
+    "supervisord-startsecs1",
+)
 
 Measure = Callable[[int, Path], dict[str, float]]
 
@@ -42,9 +49,9 @@ def _clean_env(venv_bin: Path) -> dict[str, str]:
     return env
 
 
-def _floor(n: int, work: Path) -> dict[str, float]:
+def _floor(n: int, work: Path, launcher: list[str] | None = None) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "bench.floor", str(n)],
+        [sys.executable, "-m", "bench.floor", str(n), *(launcher or [])],
         capture_output=True,
         check=True,
         text=True,
@@ -166,6 +173,7 @@ def main() -> int:
     memory: list[dict[str, int]] = []
     measures: dict[str, Measure] = {
         "floor": _floor,
+        "floor-launcher": lambda n, w: _floor(n, w, [str(venv_bin / "stem-worker"), "-c", "1"]),
         "stem": lambda n, w: stem_pidfile.measure(venv_bin, n, w, env, memory),
         "celery": lambda n, w: celery_multi.measure(venv_bin, n, w, env),
         "supervisord-startsecs0": lambda n, w: supervisor.measure(venv_bin, n, 0, w, env),

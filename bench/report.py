@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 LABELS = {
     "floor": "floor: Python spawns N, ready on a pipe",
+    "floor-launcher": "floor with the launcher: Python spawns N stem-worker, READY=1",
     "stem": "stem worker multi (pidfile backend)",
     "celery": "celery multi",
     "supervisord-startsecs0": "supervisord, startsecs=0",
@@ -24,6 +25,7 @@ LABELS = {
 }
 COLORS = {
     "floor": "#7f7f7f",
+    "floor-launcher": "#bcbd22",
     "stem": "#d62728",
     "celery": "#2ca02c",
     "supervisord-startsecs0": "#1f77b4",
