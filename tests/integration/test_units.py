@@ -288,3 +288,18 @@ def test_hardened_worker_still_has_network_and_python(units: Units) -> None:
         assert units.prop(unit, "StatusText").startswith("net ping")
     finally:
         units.box.exec(["rm", "-rf", "/usr/local/lib/stem-test"])
+
+
+def test_missing_command_fails_once_with_its_reason_in_the_journal(units: Units) -> None:
+    """A missing STEM_WORKER_COMMAND: exit 5, the Error line in the journal, no restart loop."""
+    unit = "stem-worker@broken.service"
+    units.dropin(unit, '[Service]\nEnvironment="STEM_WORKER_COMMAND=/nonexistent/stem-worker"\n')
+    assert units.box.systemctl("start", unit, check=False).returncode != 0
+    show = units.show(unit, "ActiveState", "Result", "ExecMainStatus", "NRestarts")
+    assert show == {
+        "ActiveState": "failed",
+        "Result": "exit-code",
+        "ExecMainStatus": "5",
+        "NRestarts": "0",  # RestartPreventExitStatus=2 5: retrying cannot help
+    }
+    assert "Error: worker command not found: /nonexistent/stem-worker" in units.journal(unit)
