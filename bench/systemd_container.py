@@ -1,14 +1,20 @@
-"""The systemd half of the bench, from the host: find the testbed's systemd
-container and run systemd_inner.py inside it with ``docker exec``.
+"""The systemd half of the bench, from the host: a container with systemd as
+PID 1 and stem installed as an operator would, and systemd_inner.py run inside
+it with ``docker exec``.
 
-``auto`` uses a running container of the systemd testbed image when there is
-one, else starts one from that image (the same ``docker run`` flags as the
-integration harness: ../shared TESTBED facts) and removes it afterwards.
+``auto`` builds the integration suite's systemd image from this work tree
+(scripts/testbed.sh for the engine, base image and wheelhouse, then
+tests/integration/images/systemd/Dockerfile) under a tag of its own, starts a
+container from it with the harness's ``docker run`` flags (../shared TESTBED
+facts: no --privileged, network none) and removes it afterwards. It never
+borrows a container of a running test session: the bench starts and stops
+``stem-worker@w1..wN``, which would trample that session's units.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -19,9 +25,10 @@ from typing import Any
 from bench.procs import BenchError
 from bench.stats import summarize
 
-INNER = Path(__file__).resolve().parent / "systemd_inner.py"
-# The integration harness's systemd image (tests/integration), newest first.
-IMAGES = ("stem-test-systemd:latest", "stem-testbed-systemd:latest")
+ROOT = Path(__file__).resolve().parent.parent
+INNER = ROOT / "bench" / "systemd_inner.py"
+DOCKERFILE = "tests/integration/images/systemd/Dockerfile"
+IMAGE = "stem-bench-systemd:latest"
 RUN_FLAGS = (
     "--network=none",
     "--cap-add=SYS_ADMIN",
@@ -48,30 +55,42 @@ def _docker(*args: str, timeout: float = 120, check: bool = True) -> str:
     return proc.stdout
 
 
-def _running_container() -> str | None:
-    for image in IMAGES:
-        out = _docker("ps", "--filter", f"ancestor={image}", "--format", "{{.Names}}")
-        if out.split():
-            return out.split()[0]
-    return None
+def _build_image() -> None:
+    """Engine, base image and wheelhouse (scripts/testbed.sh), then the systemd image."""
+    testbed = subprocess.run(
+        [str(ROOT / "scripts" / "testbed.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    if testbed.returncode != 0:
+        raise BenchError(f"scripts/testbed.sh failed: {testbed.stderr.strip()[-300:]}")
+    _docker(
+        "build",
+        "--network",
+        "none",
+        "-q",
+        "-f",
+        str(ROOT / DOCKERFILE),
+        "-t",
+        IMAGE,
+        str(ROOT),
+        timeout=900,
+    )
 
 
 def _start_container() -> str:
-    for image in IMAGES:
-        if _docker("image", "inspect", image, check=False).strip() not in ("", "[]"):
-            name = f"stem-bench-systemd-{int(time.time())}"
-            _docker("run", "-d", "--name", name, *RUN_FLAGS, image, "/lib/systemd/systemd")
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                state = _docker("exec", name, "systemctl", "is-system-running", check=False).strip()
-                if state in ("running", "degraded"):
-                    return name
-                time.sleep(0.5)
-            _docker("rm", "-f", name, check=False)
-            raise BenchError(f"systemd in {image} did not come up within 90 s")
-    raise BenchError(
-        "no systemd testbed image (" + ", ".join(IMAGES) + "); build it with scripts/testbed.sh"
-    )
+    name = f"stem-bench-systemd-{os.getpid()}"
+    _docker("run", "-d", "--name", name, *RUN_FLAGS, IMAGE)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        state = _docker("exec", name, "systemctl", "is-system-running", check=False).strip()
+        if state in ("running", "degraded"):
+            return name
+        time.sleep(0.5)
+    _docker("rm", "-f", name, check=False)
+    raise BenchError("systemd in the bench container did not come up within 90 s")
 
 
 def measure(which: str, ns: Sequence[int], runs: int) -> dict[str, Any]:
@@ -80,11 +99,12 @@ def measure(which: str, ns: Sequence[int], runs: int) -> dict[str, Any]:
         raise BenchError("docker is not installed")
     if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
         raise BenchError("the Docker engine is not running (scripts/testbed.sh starts it)")
-    started = False
-    container = which if which != "auto" else _running_container()
-    if container is None:
+    started = which == "auto"
+    if started:
+        _build_image()
         container = _start_container()
-        started = True
+    else:
+        container = which
     try:
         cfg = json.dumps({"ns": list(ns), "runs": runs})
         proc = subprocess.run(
