@@ -16,10 +16,17 @@ mypy
 shellcheck scripts/*.sh sysv/init.d/* sysv/default/stem container/*.sh .ci/run
 scripts/verify-units.sh
 
+results=.build/test-results
+mkdir -p "$results"
+rm -f "$results"/*.xml
+
 echo "== unit tests" >&2
-pytest -m "not integration" "$@"
+pytest -m "not integration" --junitxml="$results/unit.xml" "$@"
 
 echo "== integration tests (real systemd and SysV in containers)" >&2
 scripts/testbed.sh
 # Fail, never skip, when Docker or the testbed is missing.
-STEM_REQUIRE_INTEGRATION=1 pytest -m integration tests/integration
+STEM_REQUIRE_INTEGRATION=1 pytest -m integration --junitxml="$results/integration.xml" tests/integration
+
+# One closing line for both runs (each pytest run printed its own summary).
+python scripts/junit-total.py "$results/unit.xml" "$results/integration.xml"
