@@ -7,6 +7,7 @@ standalone mode, so exit codes are always raised).
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -43,9 +44,27 @@ worker.add_command(multi)
 worker.add_command(node_exec)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so a verb cleans up half-done work."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 def main() -> None:
     """Entry point: run the click app, turning StemError into Error:/Hint: and an exit code."""
     debug = "--debug" in sys.argv[1:]
+    # By default TERM and HUP would end us on the spot, skipping the cleanup
+    # every verb does on KeyboardInterrupt (e.g. start killing half-started
+    # nodes). A signal ignored by whoever started us (nohup) stays ignored.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _terminated)
     try:
         # Without standalone mode click *returns* the code of a raised
         # click.exceptions.Exit instead of exiting: pass it on.
@@ -64,8 +83,12 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.Abort:
+    except click.Abort as exc:
         click.echo("Aborted.", err=True)
-        sys.exit(1)
+        # click turns Ctrl-C into Abort; 128 + SIGINT is the shell convention.
+        sys.exit(128 + signal.SIGINT if isinstance(exc.__cause__, KeyboardInterrupt) else 1)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(128 + signal.SIGINT)
+    except Terminated as exc:
+        click.echo(f"Aborted: {signal.Signals(exc.signum).name}.", err=True)
+        sys.exit(128 + exc.signum)

@@ -288,6 +288,24 @@ def test_interrupted_start_leaves_no_node_and_no_pidfile(multi: Multi) -> None:
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert run.returncode != 0  # click turns Ctrl-C into Abort: "Aborted.", exit 1
+    assert run.returncode == 130  # 128 + SIGINT, the shell convention
+    assert not pidfile.exists()
+    wait_until(lambda: not strays(multi.root), timeout=30)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_terminated_start_leaves_no_node_and_no_pidfile(multi: Multi, signum: int) -> None:
+    """TERM or HUP while start waits for READY=1 cleans up like Ctrl-C and exits 128 + signal."""
+    pidfile = multi.root / "run" / "alpha.pid"
+    run = multi.popen("start", "alpha", "--ready-delay", "300")
+    try:
+        wait_until(pidfile.exists, timeout=60)
+        run.send_signal(signum)
+        _, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 128 + signum, err
     assert not pidfile.exists()
     wait_until(lambda: not strays(multi.root), timeout=30)
