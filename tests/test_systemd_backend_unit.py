@@ -6,16 +6,20 @@ tests/integration/test_systemd_backend.py.
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from stem_systemd.backends import select
 from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
 from stem_systemd.backends.base import NodeReport, State
 from stem_systemd.backends.systemd import SystemdBackend, _translate
+from stem_systemd.cli import stem
 from stem_systemd.errors import NotInstalledError, PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
 
@@ -259,3 +263,36 @@ def test_enable_now_folds_start_into_the_enable_line() -> None:
     assert merged[0].message == "enabled (u); started (u): active/running"
     assert merged[0].pid == 9 and merged[0].details["changes"] == ["symlink"]
     assert merged[1].exit_code == 1
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_status_without_any_instance_says_so_and_exits_3(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, as_json: bool
+) -> None:
+    """`status` with no names on a host without stem-worker@ instances says so and exits 3."""
+
+    class NoInstances:
+        name = "systemd"
+
+        def status(self, nodes: list[NodeSpec]) -> list[NodeReport]:
+            assert nodes == []
+            return []
+
+    monkeypatch.setattr(select, "choose", lambda *a, **k: (NoInstances(), "systemd (requested)"))
+    monkeypatch.delenv("STEM_WORKER_NODES", raising=False)
+    (tmp_path / "stem.env").write_text("")
+    argv = [
+        "worker",
+        "multi",
+        "status",
+        "--backend=systemd",
+        "--env-file",
+        str(tmp_path / "stem.env"),
+    ]
+    result = CliRunner().invoke(stem, argv + (["--json"] if as_json else []))
+    assert result.exit_code == 3, result.output
+    if as_json:
+        document = json.loads(result.stdout)
+        assert document["exit_code"] == 3 and document["nodes"] == []
+    else:
+        assert "no stem-worker@ instance is loaded or enabled" in result.stdout

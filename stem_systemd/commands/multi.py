@@ -267,7 +267,19 @@ def status(ctx: click.Context, /, **params: Any) -> None:
             "no nodes given",
             hint="name them (stem worker multi status alpha beta) or set STEM_WORKER_NODES",
         )
-    run.finish("status", backend.name, backend.status(run.specs))
+    reports = backend.status(run.specs)
+    if not reports:
+        # systemd without names found no instance at all: LSB "not running".
+        message = "no stem-worker@ instance is loaded or enabled"
+        if run.as_json:
+            import json  # noqa: PLC0415 (lazy: keeps `stem --version` fast)
+
+            document = {"verb": "status", "backend": backend.name, "exit_code": 3, "nodes": []}
+            click.echo(json.dumps({**document, "message": message}, indent=2))
+        else:
+            click.echo(message)
+        raise click.exceptions.Exit(3)
+    run.finish("status", backend.name, reports)
 
 
 @multi.command(cls=MultiVerb, context_settings=VERB_SETTINGS)
