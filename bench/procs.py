@@ -201,11 +201,17 @@ def wait_for(what: str, check: Callable[[], object], timeout: float) -> None:
 
 
 def kill_all(procs: Iterable[Proc]) -> None:
-    """SIGKILL whatever of ``procs`` still runs (cleanup after a failed measurement)."""
-    for p in procs:
-        if not exited(p):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, signal.SIGKILL)
+    """SIGKILL whatever of ``procs`` still runs and wait (briefly) until it is gone.
+
+    Cleanup after a failed measurement: nothing may outlive it, nor keep
+    writing into the run's directory while that is being removed.
+    """
+    left = [p for p in procs if not exited(p)]
+    for p in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p.pid, signal.SIGKILL)
+    with contextlib.suppress(BenchError):
+        wait_gone(left, timeout=10)
 
 
 def memory_kb(pid: int) -> dict[str, int]:
