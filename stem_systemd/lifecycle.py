@@ -19,7 +19,7 @@ The pidfile backend and the container supervisor share this machinery:
   every main process at once, wait on pidfds until the deadline, SIGKILL what
   is left of each group (systemd's KillMode=mixed: the launcher drains its own
   pool on TERM; leftovers and laggards get KILL, and the outcome says so).
-- :func:`log_tail` ``(path, lines)`` -- the last lines of a logfile, for failure
+- :func:`log_tail` ``(path, lines, since)`` -- the last lines of a logfile, for failure
   reports.
 """
 
@@ -96,6 +96,7 @@ class Spawned:
     pidfd: int
     starttime: int  # clock ticks after boot (/proc/PID/stat), pins the process group
     spawned_at: float  # time.monotonic()
+    log_offset: int = 0  # size of the main logfile at spawn: this run's lines start here
 
     @property
     def pid(self) -> int:
@@ -117,6 +118,7 @@ def spawn_node(
     env = strip_notify_env(os.environ if base_env is None else base_env)
     env.update(node_environment(spec, notify_address))
     logfd = open_logfile(spec.main_logfile)
+    log_offset = os.fstat(logfd).st_size
     try:
         # Popen returns only after exec succeeded (it reports exec errors
         # through a pipe), so /proc/PID already shows the node's own program.
@@ -150,7 +152,7 @@ def spawn_node(
     pidfd = os.pidfd_open(proc.pid)
     st = procs.read_stat(proc.pid)
     starttime = st.starttime if st is not None else 0
-    return Spawned(spec, proc, pidfd, starttime, time.monotonic())
+    return Spawned(spec, proc, pidfd, starttime, time.monotonic(), log_offset)
 
 
 @dataclass
@@ -250,8 +252,13 @@ def abort_node(sp: Spawned) -> int:
     return len(members)
 
 
-def log_tail(path: Path, lines: int = 10) -> list[str]:
-    """The last ``lines`` lines of a logfile ([] when unreadable); never follows a symlink."""
+def log_tail(path: Path, lines: int = 10, since: int = 0) -> list[str]:
+    """The last ``lines`` lines of a logfile after byte ``since`` ([] when unreadable).
+
+    ``since`` is :attr:`Spawned.log_offset`, so a failed start shows its own
+    lines, not an earlier run's (ignored when the file shrank: rotated). Never
+    follows a symlink.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
@@ -261,7 +268,8 @@ def log_tail(path: Path, lines: int = 10) -> list[str]:
         if not stat.S_ISREG(st.st_mode):
             return []
         size = 16384
-        os.lseek(fd, max(0, st.st_size - size), os.SEEK_SET)
+        start = since if since <= st.st_size else 0
+        os.lseek(fd, max(start, st.st_size - size), os.SEEK_SET)
         data = os.read(fd, size)
     finally:
         os.close(fd)

@@ -283,7 +283,7 @@ class Supervisor:
             self._forget(sp)
             pidfiles.remove(sp.spec.pidfile)
             say(f"{sp.spec.name}: failed: {readiness.reason}")
-            for line in lifecycle.log_tail(sp.spec.main_logfile):
+            for line in lifecycle.log_tail(sp.spec.main_logfile, since=sp.log_offset):
                 say(f"{sp.spec.name}:   {line}")
             self._schedule_retry(node)
         return ok

@@ -152,6 +152,18 @@ def test_failing_command_reports_log_tail_and_exit_code(multi: Multi) -> None:
     assert not (multi.root / "run" / "alpha.pid").exists()
 
 
+def test_failed_start_shows_only_its_own_log_lines(multi: Multi) -> None:
+    """A failed start's log tail leaves out what earlier runs wrote to the same logfile."""
+    first = multi("start", "alpha", "--cmd", "sh -c 'echo first-run; exit 3'")
+    assert first.returncode == 1 and "| first-run" in first.stderr
+    second = multi("start", "alpha", "--cmd", "sh -c 'echo second-run; exit 3'")
+    assert second.returncode == 1
+    assert "| second-run" in second.stderr
+    assert "first-run" not in second.stderr
+    quiet = multi("start", "alpha", "--cmd", "true")
+    assert quiet.returncode == 1 and "-run" not in quiet.stderr
+
+
 def test_missing_command_exits_5(multi: Multi) -> None:
     """A launcher that is not installed is exit 5 (LSB: not installed)."""
     multi.env["STEM_WORKER_COMMAND"] = str(multi.root / "no-such-launcher")

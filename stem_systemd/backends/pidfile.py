@@ -340,7 +340,7 @@ class PidfileBackend:
             exit_code=1,
             pid=sp.pid,
             details=_details(spec, returncode=readiness.returncode, status=readiness.status),
-            log_tail=lifecycle.log_tail(spec.main_logfile),
+            log_tail=lifecycle.log_tail(spec.main_logfile, since=sp.log_offset),
         )
 
     def stop(self, nodes: Sequence[NodeSpec], timeout: float) -> list[NodeReport]:
