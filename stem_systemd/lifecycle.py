@@ -40,7 +40,7 @@ from pathlib import Path
 from stem_systemd import procs
 from stem_systemd.errors import NotInstalledError, PrivilegeError, StemError
 from stem_systemd.nodes import NodeSpec
-from stem_systemd.notify import NotifyListener, strip_notify_env
+from stem_systemd.notify import NotifyListener, NotifyMessage, strip_notify_env
 from stem_systemd.proc import describe_status
 
 KILL_WAIT = 10.0  # seconds to wait for SIGKILLed processes to be gone (they cannot refuse)
@@ -171,13 +171,17 @@ def wait_ready(
     listener: NotifyListener | None,
     deadline: float,
     ready_after: float | None = None,
+    backlog: Sequence[NotifyMessage] = (),
 ) -> dict[int, Readiness]:
     """Wait for READY=1 (or ``ready_after`` seconds alive) from every spawned node.
 
     Returns one Readiness per main PID. A node that exits first is reaped and
     reported with its exit status; one still waiting at the deadline is
     reported as not ready (the caller decides to :func:`abort_node` it).
+    ``backlog``: datagrams the caller drained from ``listener`` before (while
+    spawning), read first.
     """
+    early = list(backlog)
     pending = {sp.pid: sp for sp in spawned}
     results: dict[int, Readiness] = {}
     statuses: dict[int, str] = {}
@@ -190,7 +194,8 @@ def wait_ready(
 
     while pending:
         if listener is not None:
-            for message in listener.drain():
+            messages, early = [*early, *listener.drain()], []
+            for message in messages:
                 if message.pid not in pending:
                     continue  # a pool child or a stranger: only the main PID counts
                 if message.status is not None:

@@ -28,7 +28,7 @@ from stem_systemd import lifecycle, pidfiles, procs
 from stem_systemd.backends.base import NodeReport, State
 from stem_systemd.errors import PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
-from stem_systemd.notify import NotifyListener
+from stem_systemd.notify import NotifyListener, NotifyMessage
 from stem_systemd.pidfiles import Liveness
 from stem_systemd.proc import describe_status
 
@@ -244,14 +244,24 @@ class PidfileBackend:
             spawned: list[tuple[lifecycle.Spawned, str]] = []
             try:
                 with NotifyListener() as listener:
+                    backlog: list[NotifyMessage] = []
                     for spec in held:
                         report, started = self._spawn_one(spec, listener.address)
                         if report is not None:
                             reports[spec.name] = report
                         if started is not None:
                             spawned.append(started)
+                        # Keep the notify queue short while spawning: past
+                        # net.unix.max_dgram_qlen queued datagrams (10 where
+                        # systemd's sysctl.d does not raise it) a node's
+                        # sd_notify blocks, and may time out, READY=1 included.
+                        backlog += listener.drain()
                     results = lifecycle.wait_ready(
-                        [sp for sp, _ in spawned], listener, deadline, self.ready_after
+                        [sp for sp, _ in spawned],
+                        listener,
+                        deadline,
+                        self.ready_after,
+                        backlog=backlog,
                     )
             except BaseException:
                 # Interrupted (Ctrl-C) while spawning or waiting: leave nothing
