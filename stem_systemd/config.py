@@ -39,6 +39,8 @@ SYSTEM_LOGDIR = Path("/var/log/stem")
 DEFAULT_PIDFILE = "%n.pid"
 DEFAULT_LOGFILE = "%n%I.log"
 DEFAULT_TIMEOUT = 30.0
+# poll(2) takes an int of milliseconds (about 24.8 days): longer waits would overflow.
+MAX_SECONDS = 1_000_000
 BACKENDS = ("auto", "systemd", "pidfile")
 
 # flag key -> variable; the flags dict handed to load_settings uses these keys.
@@ -268,5 +270,10 @@ def _seconds(
         raise UsageError(
             f"{FLAG_VARIABLES[key]} must be a positive number of seconds, got {text!r} ({source})",
             hint="e.g. 30 or 2.5",
+        )
+    if value > MAX_SECONDS:
+        raise UsageError(
+            f"{FLAG_VARIABLES[key]} is too long: {text!r} ({source})",
+            hint=f"at most {MAX_SECONDS} seconds (about 11 days)",
         )
     return value

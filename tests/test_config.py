@@ -139,6 +139,8 @@ def test_unbalanced_quotes_are_a_usage_error(tmp_path: Path) -> None:
         ("start_timeout", "inf"),
         ("ready_after", "nan"),
         ("ready_after", "-2"),
+        ("stop_timeout", "1e9"),  # poll(2) would overflow: it was a traceback
+        ("start_timeout", "2000000"),
     ],
 )
 def test_bad_seconds_are_usage_errors(key: str, value: str, tmp_path: Path) -> None:

@@ -164,6 +164,17 @@ def test_failed_start_shows_only_its_own_log_lines(multi: Multi) -> None:
     assert quiet.returncode == 1 and "-run" not in quiet.stderr
 
 
+def test_huge_timeout_is_a_usage_error_not_a_traceback(multi: Multi) -> None:
+    """A timeout too long for poll(2) is one usage error, and the running node is left alone."""
+    assert multi("start", "alpha").returncode == 0
+    result = multi("stop", "alpha", "--timeout", "1e9")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: STEM_STOP_TIMEOUT is too long")
+    assert "Traceback" not in result.stderr
+    assert multi("status", "alpha").returncode == 0
+    assert multi("stop", "alpha").returncode == 0
+
+
 def test_missing_command_exits_5(multi: Multi) -> None:
     """A launcher that is not installed is exit 5 (LSB: not installed)."""
     multi.env["STEM_WORKER_COMMAND"] = str(multi.root / "no-such-launcher")
