@@ -57,7 +57,7 @@ from stem_systemd import lifecycle, pidfiles, procs
 from stem_systemd.backends.pidfile import PidfileBackend
 from stem_systemd.errors import StemError
 from stem_systemd.nodes import NodeSpec
-from stem_systemd.notify import Notifier, NotifyListener
+from stem_systemd.notify import Notifier, NotifyListener, NotifyMessage
 from stem_systemd.pidfiles import Liveness
 from stem_systemd.proc import describe_status
 
@@ -186,7 +186,7 @@ class Supervisor:
         previous = self._install_handlers()
         try:
             # The pid and log directories, with the pidfile backend's checks and errors.
-            PidfileBackend().prepare([n.spec for n in self.nodes])
+            PidfileBackend(workdir=self.workdir).prepare([n.spec for n in self.nodes])
             with contextlib.ExitStack() as stack:
                 for spec in sorted((n.spec for n in self.nodes), key=lambda s: str(s.pidfile)):
                     if not stack.enter_context(pidfiles.locked(spec.pidfile, None)):
@@ -248,8 +248,12 @@ class Supervisor:
         assert self._listener is not None
         deadline = time.monotonic() + self.start_timeout
         spawned: list[lifecycle.Spawned] = []
+        backlog: list[NotifyMessage] = []
         ok = True
         for node in nodes:
+            # Keep the notify queue short while spawning (see the pidfile
+            # backend's start: net.unix.max_dgram_qlen is 10 without systemd).
+            backlog += self._listener.drain()
             try:
                 sp = lifecycle.spawn_node(node.spec, self._listener.address, workdir=self.workdir)
             except StemError as exc:
@@ -268,7 +272,9 @@ class Supervisor:
                 self._schedule_retry(node)
                 continue
             spawned.append(sp)
-        results = lifecycle.wait_ready(spawned, self._listener, deadline, self.ready_after)
+        results = lifecycle.wait_ready(
+            spawned, self._listener, deadline, self.ready_after, backlog=backlog
+        )
         for sp in spawned:
             node = next(n for n in self.nodes if n.spec is sp.spec)
             readiness = results[sp.pid]
