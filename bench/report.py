@@ -334,9 +334,31 @@ def render(path: Path) -> None:
     (path.parent / "plot.svg").write_text(svg(results))
 
 
+def summary(results: Any) -> str:
+    """The README's excerpt: N=16 and N=64 medians per tool, then the targets."""
+    series = _all_series(results)
+    lines = [
+        "| tool | start N=16 | start N=64 | stop N=16 | stop N=64 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for tool, by_n in series.items():
+        cells = []
+        for phase in ("start", "stop"):
+            for n in ("16", "64"):
+                st = by_n.get(n, {}).get(phase)
+                cells.append(f"{_med(st):.2f} s" if st else "-")
+        lines.append(f"| {LABELS.get(tool, tool)} | " + " | ".join(cells) + " |")
+    word = {True: "PASS", False: "MISS", None: "n/a"}
+    lines += ["", "| target | verdict | figures |", "|---|---|---|"]
+    lines += [f"| {t['name']} | {word[t['passed']]} | {t['detail']} |" for t in targets(results)]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    target = (
-        Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results/results.json"
-    )
-    render(target)
-    print(targets_text(targets(json.loads(target.read_text()))))
+    args = [a for a in sys.argv[1:] if a != "--summary"]
+    target = Path(args[0]) if args else Path(__file__).parent / "results/results.json"
+    if "--summary" in sys.argv[1:]:
+        print(summary(json.loads(target.read_text())), end="")
+    else:
+        render(target)
+        print(targets_text(targets(json.loads(target.read_text()))))
