@@ -175,6 +175,20 @@ def test_huge_timeout_is_a_usage_error_not_a_traceback(multi: Multi) -> None:
     assert multi("stop", "alpha").returncode == 0
 
 
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_bad_workdir_is_one_error_naming_it_and_starts_nothing(multi: Multi, kind: str) -> None:
+    """A working directory that is missing or a file is one Error naming it, before any spawn."""
+    workdir = multi.root / "workdir"
+    if kind == "file":
+        workdir.write_text("")
+    result = multi("start", "alpha", "beta", "--workdir", str(workdir))
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[1].startswith(f"Error: working directory {workdir} ")
+    assert "stem-worker" not in result.stderr  # it used to blame the launcher
+    assert not list((multi.root / "run").glob("*.pid"))
+    assert not strays(multi.root)
+
+
 def test_missing_command_exits_5(multi: Multi) -> None:
     """A launcher that is not installed is exit 5 (LSB: not installed)."""
     multi.env["STEM_WORKER_COMMAND"] = str(multi.root / "no-such-launcher")

@@ -83,6 +83,22 @@ def _ensure_dir(directory: Path, what: str) -> None:
     os.unlink(probe)
 
 
+def _check_workdir(workdir: Path) -> None:
+    """The nodes' working directory must exist and be enterable: one error naming it."""
+    hint = f"create it (mkdir -p {workdir}) or fix --workdir / STEM_WORKDIR"
+    if not workdir.exists():
+        raise StemError(f"working directory {workdir} does not exist", hint=hint)
+    if not workdir.is_dir():
+        raise StemError(
+            f"working directory {workdir} is not a directory", hint="fix --workdir / STEM_WORKDIR"
+        )
+    if not os.access(workdir, os.X_OK):
+        raise PrivilegeError(
+            f"cannot enter working directory {workdir}: permission denied",
+            hint="make it accessible to this user (chmod/chown), or fix --workdir",
+        )
+
+
 def check_distinct(nodes: Sequence[NodeSpec]) -> None:
     """Two nodes sharing a pidfile would lock each other out: refuse before acting."""
     owner: dict[Path, str] = {}
@@ -223,6 +239,8 @@ class PidfileBackend:
     def prepare(self, nodes: Sequence[NodeSpec]) -> None:
         """Create pid and log directories, or raise one error before anything runs."""
         check_distinct(nodes)
+        if self.workdir is not None:
+            _check_workdir(self.workdir)
         seen: set[tuple[Path, str]] = set()
         for spec in nodes:
             for directory, what in (
