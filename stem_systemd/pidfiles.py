@@ -26,6 +26,7 @@ Safety rules (DESIGN.md "Rules that hold everywhere"):
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import errno
 import fcntl
@@ -73,6 +74,8 @@ class Record:
     pid: int
     identity: Identity | None
     ready: bool
+    # The file's owner (uid) when read from disk; not part of the content.
+    owner: int | None = dataclasses.field(default=None, compare=False)
 
 
 class Liveness(enum.Enum):
@@ -152,7 +155,8 @@ def read(path: Path) -> Record | None:
                 raise PrivilegeError(f"{path}: permission denied") from exc
             raise
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise PidfileError(
                     f"{path}: not a regular file",
                     hint=f"remove it (rm {path}) and check who created it",
@@ -162,7 +166,7 @@ def read(path: Path) -> Record | None:
             os.close(fd)
     finally:
         os.close(dirfd)
-    return parse(path, data.decode("utf-8", "replace"))
+    return dataclasses.replace(parse(path, data.decode("utf-8", "replace")), owner=st.st_uid)
 
 
 def parse(path: Path, text: str) -> Record:
@@ -241,6 +245,11 @@ def remove(path: Path) -> None:
             os.unlink(path.name, dir_fd=dirfd)
     except FileNotFoundError:
         pass
+    except PermissionError as exc:
+        raise PrivilegeError(
+            f"cannot remove {path}: permission denied",
+            hint="run as the user that owns it (or root), or remove it by hand",
+        ) from exc
     finally:
         os.close(dirfd)
 
@@ -264,12 +273,19 @@ def check(path: Path, protected: frozenset[int] | None = None) -> Check:
     now = Identity.of_pid(record.pid)
     if now is None:
         return Check(Liveness.STALE, record, f"PID {record.pid} is not running")
-    if record.identity is None:
-        return Check(
-            Liveness.UNVERIFIABLE,
-            record,
-            f"PID {record.pid} is running but the pidfile has no identity to check",
+    owner = procs.real_uid(record.pid)
+    unverifiable = None
+    if record.owner not in (None, 0, owner):
+        # A pidfile speaks only for its owner's processes (or root's file for
+        # anyone's): in a shared directory (/tmp/stem-<uid> squatted, a sticky
+        # --pidfile dir) another user could otherwise name one of ours.
+        unverifiable = (
+            f"the pidfile belongs to uid {record.owner} but PID {record.pid} runs as uid {owner}"
         )
+    elif record.identity is None:
+        unverifiable = f"PID {record.pid} is running but the pidfile has no identity to check"
+    if unverifiable is not None:
+        return Check(Liveness.UNVERIFIABLE, record, unverifiable)
     if now != record.identity:
         return Check(Liveness.STALE, record, f"PID {record.pid} now belongs to another process")
     return Check(Liveness.RUNNING, record)

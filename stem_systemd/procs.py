@@ -69,6 +69,18 @@ def read_stat(pid: int) -> ProcStat | None:
         return None
 
 
+def real_uid(pid: int) -> int | None:
+    """The real user id of a live process (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Uid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def cmdline_digest(pid: int) -> str | None:
     """SHA-256 of /proc/PID/cmdline (None when the process is gone or a zombie)."""
     try:

@@ -313,6 +313,27 @@ def test_node_of_another_user_is_exit_4_and_not_signalled(multi: Multi) -> None:
         other.wait()
 
 
+def test_pidfile_planted_by_another_user_does_not_get_our_process_killed(multi: Multi) -> None:
+    """stop refuses a pidfile owned by another user that names one of our processes (exit 1)."""
+    ours = subprocess.Popen(["sleep", "300"])
+    try:
+        pidfile = multi.root / "run" / "alpha.pid"
+        pidfile.parent.mkdir(mode=0o1777)
+        pidfile.parent.chmod(0o1777)  # a shared, sticky directory such as /tmp
+        wait_until(lambda: "sleep" in Path(f"/proc/{ours.pid}/cmdline").read_text(), timeout=30)
+        pidfiles.write(pidfile, pidfiles.record_for(ours.pid, ready=True))
+        os.chown(pidfile, 65534, 65534)
+        result = multi("stop", "alpha")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "belongs to uid 65534" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert ours.poll() is None
+        assert multi("status", "alpha").returncode == 4
+    finally:
+        ours.kill()
+        ours.wait()
+
+
 def test_interrupted_start_leaves_no_node_and_no_pidfile(multi: Multi) -> None:
     """Ctrl-C while start waits for READY=1 kills the half-started node and drops its pidfile."""
     pidfile = multi.root / "run" / "alpha.pid"

@@ -119,6 +119,20 @@ def test_reused_pid_is_stale(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -
     assert "another process" in check.reason
 
 
+def test_pidfile_of_another_user_naming_our_process_is_not_trusted(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    """A pidfile owned by uid 65534 that names our process is unverifiable; ours is trusted."""
+    path = tmp_path / "a.pid"
+    pidfiles.write(path, pidfiles.record_for(sleeper.pid, ready=True))
+    os.chown(path, 65534, 65534)
+    check = pidfiles.check(path)
+    assert check.liveness is Liveness.UNVERIFIABLE
+    assert "belongs to uid 65534" in check.reason
+    os.chown(path, os.getuid(), os.getgid())
+    assert pidfiles.check(path).liveness is Liveness.RUNNING
+
+
 def test_other_boot_is_stale(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
     """Identity from another boot never matches, even with the same start time."""
     real = pidfiles.Identity.of_pid(sleeper.pid)

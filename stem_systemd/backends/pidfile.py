@@ -194,7 +194,10 @@ class PidfileBackend:
         except StemError as exc:
             return None, _failure(spec.name, f"failed: {exc.message}", exc), ""
         if check.liveness is Liveness.STALE:
-            pidfiles.remove(spec.pidfile)
+            try:
+                pidfiles.remove(spec.pidfile)
+            except StemError as exc:
+                return None, _failure(spec.name, f"failed: {check.reason}; {exc.message}", exc), ""
             return None, None, f"stale pidfile removed: {check.reason}"
         if check.liveness is Liveness.UNVERIFIABLE:
             return (
