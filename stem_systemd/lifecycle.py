@@ -29,6 +29,7 @@ import contextlib
 import errno
 import os
 import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -141,6 +142,14 @@ def spawn_node(
             else "create the directory or fix --workdir",
         ) from exc
     except PermissionError as exc:
+        program = shutil.which(spec.argv[0], mode=os.F_OK, path=env.get("PATH"))
+        if program is not None and os.path.isfile(program) and not os.stat(program).st_mode & 0o111:
+            # Like `stem worker exec`: a launcher without any execute bit is not installed
+            # (5); one that only this user may not run is a privilege problem (4).
+            raise NotInstalledError(
+                f"node {spec.name}: {program} is not executable",
+                hint=f"chmod +x {program}, or set STEM_WORKER_COMMAND (or --cmd) to the launcher",
+            ) from exc
         raise PrivilegeError(
             f"node {spec.name}: {spec.argv[0]}: permission denied",
             hint="make the command executable for this user",

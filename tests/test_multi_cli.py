@@ -197,6 +197,17 @@ def test_missing_command_exits_5(multi: Multi) -> None:
     assert "not found" in result.stderr
 
 
+def test_command_without_execute_bit_exits_5_like_stem_worker_exec(multi: Multi) -> None:
+    """A launcher file with no execute bit is exit 5 (not installed), as `stem worker exec` says."""
+    launcher = multi.root / "launcher"
+    launcher.write_text("#!/bin/sh\n")
+    launcher.chmod(0o644)
+    result = multi("start", "alpha", "--cmd", str(launcher))
+    assert result.returncode == 5, result.stderr
+    assert f"{launcher} is not executable" in result.stderr
+    assert not (multi.root / "run" / "alpha.pid").exists()
+
+
 def test_pid_directory_under_a_regular_file_is_one_clear_error(multi: Multi) -> None:
     """A pid directory that cannot exist gives one Error line, exit 1, and starts nothing."""
     (multi.root / "plain").write_text("")
