@@ -80,6 +80,10 @@ def open_logfile(path: Path) -> int:
                 f"logfile {path} is a symlink; stem does not write through one",
                 hint=f"remove it (rm {path})",
             ) from exc
+        if exc.errno == errno.ENXIO:  # O_NONBLOCK write-open of a FIFO nobody reads
+            raise StemError(
+                f"logfile {path} is not a regular file (a FIFO)", hint=f"remove it (rm {path})"
+            ) from exc
         raise StemError(f"cannot open logfile {path}: {exc.strerror}") from exc
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)

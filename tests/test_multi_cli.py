@@ -208,6 +208,19 @@ def test_command_without_execute_bit_exits_5_like_stem_worker_exec(multi: Multi)
     assert not (multi.root / "run" / "alpha.pid").exists()
 
 
+def test_fifo_at_the_logfile_path_is_named_and_starts_nothing(multi: Multi) -> None:
+    """A FIFO where the logfile goes is reported as not a regular file, with the fix."""
+    logfile = multi.root / "log" / "alpha.log"
+    logfile.parent.mkdir()
+    os.mkfifo(logfile)
+    result = multi("start", "alpha")
+    assert result.returncode == 1, result.stderr
+    assert f"logfile {logfile} is not a regular file" in result.stderr
+    assert f"rm {logfile}" in result.stderr
+    assert not (multi.root / "run" / "alpha.pid").exists()
+    assert not strays(multi.root)
+
+
 def test_pid_directory_under_a_regular_file_is_one_clear_error(multi: Multi) -> None:
     """A pid directory that cannot exist gives one Error line, exit 1, and starts nothing."""
     (multi.root / "plain").write_text("")
