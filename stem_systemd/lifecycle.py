@@ -34,7 +34,7 @@ import signal
 import stat
 import subprocess
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -185,6 +185,9 @@ def wait_ready(
     deadline: float,
     ready_after: float | None = None,
     backlog: Sequence[NotifyMessage] = (),
+    *,
+    wake_fd: int | None = None,
+    interrupted: Callable[[], bool] | None = None,
 ) -> dict[int, Readiness]:
     """Wait for READY=1 (or ``ready_after`` seconds alive) from every spawned node.
 
@@ -192,7 +195,9 @@ def wait_ready(
     reported with its exit status; one still waiting at the deadline is
     reported as not ready (the caller decides to :func:`abort_node` it).
     ``backlog``: datagrams the caller drained from ``listener`` before (while
-    spawning), read first.
+    spawning), read first. ``wake_fd`` (a signal wakeup fd) also ends a wait;
+    once ``interrupted()`` is true every node still waiting is reported as
+    interrupted (a supervisor asked to stop while starting).
     """
     early = list(backlog)
     pending = {sp.pid: sp for sp in spawned}
@@ -220,11 +225,14 @@ def wait_ready(
             outcome = _exited_or_aged(sp, now, ready_after)
             if outcome is not None:
                 finish(sp, outcome)
-        if pending and now >= deadline:
+        if pending and (now >= deadline or (interrupted is not None and interrupted())):
+            reason = (
+                "not ready before the start timeout" if now >= deadline else "start interrupted"
+            )
             for sp in list(pending.values()):
-                finish(sp, Readiness(ready=False, reason="not ready before the start timeout"))
+                finish(sp, Readiness(ready=False, reason=reason))
         if pending:
-            _sleep_until_event(pending.values(), listener, deadline, ready_after)
+            _sleep_until_event(pending.values(), listener, deadline, ready_after, wake_fd)
     return results
 
 
@@ -245,11 +253,14 @@ def _sleep_until_event(
     listener: NotifyListener | None,
     deadline: float,
     ready_after: float | None,
+    wake_fd: int | None = None,
 ) -> None:
     """poll(2) on the notify socket and every pidfd until one is readable or a timer is due."""
     poller = select.poll()
     if listener is not None:
         poller.register(listener.fileno(), select.POLLIN)
+    if wake_fd is not None:
+        poller.register(wake_fd, select.POLLIN)
     wake = deadline
     for sp in pending:
         poller.register(sp.pidfd, select.POLLIN)

@@ -209,7 +209,8 @@ class Supervisor:
         manager = Notifier()
         try:
             if not self._start(self.nodes):
-                say("not every node started; stopping the others")
+                if not (self._stop_requested() and self._handle_signals()):
+                    say("not every node started; stopping the others")
                 self._stop_all()
                 return 1
             manager.ready(f"supervising {len(self.nodes)} node(s)")
@@ -273,7 +274,13 @@ class Supervisor:
                 continue
             spawned.append(sp)
         results = lifecycle.wait_ready(
-            spawned, self._listener, deadline, self.ready_after, backlog=backlog
+            spawned,
+            self._listener,
+            deadline,
+            self.ready_after,
+            backlog=backlog,
+            wake_fd=self._wake_r.fileno(),
+            interrupted=self._stop_requested,
         )
         for sp in spawned:
             node = next(n for n in self.nodes if n.spec is sp.spec)
@@ -289,10 +296,19 @@ class Supervisor:
             self._forget(sp)
             pidfiles.remove(sp.spec.pidfile)
             say(f"{sp.spec.name}: failed: {readiness.reason}")
+            if self._stop_requested():
+                continue  # TERM/INT while starting: no log tail, no retry
             for line in lifecycle.log_tail(sp.spec.main_logfile, since=sp.log_offset):
                 say(f"{sp.spec.name}:   {line}")
             self._schedule_retry(node)
         return ok
+
+    def _stop_requested(self) -> bool:
+        """TERM or INT arrived (the wakeup socket is drained, so polling it is level again)."""
+        with contextlib.suppress(BlockingIOError):
+            while self._wake_r.recv(512):
+                pass
+        return any(s in (signal.SIGTERM, signal.SIGINT) for s in self._pending)
 
     def _exit_code(self, sp: lifecycle.Spawned) -> int | None:
         """The exit code of a node whose pidfd is readable (reaped here if need be).

@@ -90,6 +90,8 @@ FAKE = textwrap.dedent(
             os._exit(0)
         os.wait()
 
+    while mode == "never":  # never ready
+        time.sleep(0.05)
     notify("READY=1\\nSTATUS=fake worker up")
     if mode == "crash":
         sys.exit(3)
@@ -228,6 +230,19 @@ def test_clean_stop_lets_in_flight_jobs_finish_and_exits_zero(supervise: Start) 
     assert (run.tmp / "alpha.job-done").exists() and (run.tmp / "beta.job-done").exists()
     assert not run.pidfile("alpha").exists() and not run.pidfile("beta").exists()
     assert "alpha: stopped" in run.log()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_while_starting_ends_the_start_at_once(supervise: Start, signum: int) -> None:
+    """TERM/INT while nodes are not ready yet aborts them now, not at the start timeout."""
+    run = supervise(["alpha", "beta"], mode="never")
+    wait_until(lambda: run.pidfile("alpha").exists() and run.pidfile("beta").exists(), timeout=30)
+    run.proc.send_signal(signum)
+    assert run.wait() == 1
+    log = run.log()
+    assert "alpha: failed: start interrupted" in log, log
+    assert "not ready before the start timeout" not in log and "restarting" not in log
+    assert not run.pidfile("alpha").exists() and not run.pidfile("beta").exists()
 
 
 def test_node_killed_by_sigkill_is_restarted(supervise: Start) -> None:
