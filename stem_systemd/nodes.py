@@ -49,6 +49,8 @@ from stem_systemd.escape import check_unit_name
 COUNT_PREFIX = "w"
 MAX_COUNT = 1000
 _NUMBERISH = re.compile(r"\d+(-\d+)?")
+NAME_MAX = 255  # bytes in one path component (Linux)
+PIDFILE_EXTRA = 13  # the atomic write's temp name: ".<name>.<pid>.tmp"
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def _spec(name: str, index: int, args: tuple[str, ...], settings: Settings, host
     values = {"n": name, "h": host, "i": str(index)}
     command = tuple(placeholders.expand(t, "command", values) for t in settings.command)
     pidfile = Path(placeholders.expand(settings.pidfile, "pidfile", values, launcher=False))
+    _check_pidfile_length(name, pidfile)
     logfile = placeholders.expand(settings.logfile, "logfile", values, launcher=True)
     env = dict(settings.file_env)
     env.update(
@@ -169,6 +172,18 @@ def _spec(name: str, index: int, args: tuple[str, ...], settings: Settings, host
         STEM_WORKER_LOGFILE=logfile,
     )
     return NodeSpec(name, index, command, args, pidfile, logfile, env)
+
+
+def _check_pidfile_length(name: str, pidfile: Path) -> None:
+    """Every component fits NAME_MAX, the file's own name with room for its temp and lock names."""
+    for part in pidfile.parts:
+        limit = NAME_MAX if part != pidfile.name else NAME_MAX - PIDFILE_EXTRA
+        if len(part.encode()) > limit:
+            raise UsageError(
+                f"node {name}: a pidfile path component is {len(part.encode())} bytes long"
+                f" (at most {limit} here)",
+                hint="use a shorter node name or a shorter --pidfile / STEM_PIDFILE template",
+            )
 
 
 def node_names(tokens: Sequence[str]) -> list[str]:

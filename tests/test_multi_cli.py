@@ -189,6 +189,17 @@ def test_bad_workdir_is_one_error_naming_it_and_starts_nothing(multi: Multi, kin
     assert not strays(multi.root)
 
 
+@pytest.mark.parametrize("verb", ["start", "status", "stop"])
+def test_pidfile_name_too_long_is_a_usage_error(multi: Multi, verb: str) -> None:
+    """A pidfile name past NAME_MAX once expanded is one usage error, not an OSError traceback."""
+    name = "y" * 200
+    result = multi(verb, name, "--pidfile", str(multi.root / "run" / "%n-%n.pid"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"Error: node {name}: a pidfile path component is")
+    assert "Traceback" not in result.stderr
+    assert not strays(multi.root)
+
+
 def test_missing_command_exits_5(multi: Multi) -> None:
     """A launcher that is not installed is exit 5 (LSB: not installed)."""
     multi.env["STEM_WORKER_COMMAND"] = str(multi.root / "no-such-launcher")
