@@ -151,7 +151,8 @@ def load_settings(
         env_file=env_file,
         piddir=piddir,
         logdir=logdir,
-        warnings=tuple(str(w) for w in envf.warnings) if envf else (),
+        warnings=_unreadable_default(flags, default_env_file)
+        + (tuple(str(w) for w in envf.warnings) if envf else ()),
         scheduler_command=scheduler,
         file_env=file_env,
         sources=resolver.sources,
@@ -196,6 +197,20 @@ def _load_env_file(flag: str | None, default: Path) -> tuple[Path | None, EnvFil
     if default.is_file() and os.access(default, os.R_OK):
         return default, read_env_file(default)
     return None, None
+
+
+def _unreadable_default(flags: Mapping[str, str | None], default: Path) -> tuple[str, ...]:
+    """A warning when the default env file exists but this user cannot read it.
+
+    It is documented as used "when readable", but a silent skip would leave a
+    non-root operator with other settings than the units get.
+    """
+    if flags.get("env_file") or not default.is_file() or os.access(default, os.R_OK):
+        return ()
+    return (
+        f"{default}: not readable by this user, its settings are not used "
+        "(run as root or a member of its group, or pass --env-file)",
+    )
 
 
 class _Resolver:

@@ -216,6 +216,11 @@ def check_node_name(name: str) -> None:
             f"node name {name!r} starts with '-'",
             hint="node names go before worker options; pick a name starting with a letter",
         )
+    if name in {".", ".."}:
+        raise UsageError(
+            f"node name {name!r} is a directory name",
+            hint="a template such as /run/stem/%n/pid would escape its directory; pick a word",
+        )
     if "%" in name:
         raise UsageError(
             f"node name {name!r} contains '%'",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,36 @@ def test_default_env_file_is_read_when_present(tmp_path: Path) -> None:
     s = load_settings({}, {}, default_env_file=default)
     assert s.env_file == default
     assert s.nodes == ("alpha", "beta")
+
+
+def test_unreadable_default_env_file_is_a_warning() -> None:
+    """A default env file this user cannot read is skipped with a warning naming it."""
+    with tempfile.TemporaryDirectory() as tmp:  # /tmp itself: traversable by nobody
+        os.chmod(tmp, 0o755)  # noqa: S103 (nobody must reach the file to find it unreadable)
+        default = Path(tmp) / "stem.env"
+        default.write_text("STEM_WORKER_NODES=alpha\n", encoding="utf-8")
+        default.chmod(0o600)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: drop to nobody so root's DAC override does not apply
+            try:
+                os.close(read_end)
+                if os.getuid() == 0:
+                    os.setgid(65534)
+                    os.setuid(65534)
+                s = load_settings({}, {"HOME": tmp}, default_env_file=default)
+                os.write(write_end, "\n".join((str(s.env_file), *s.warnings)).encode())
+            except BaseException as exc:
+                os.write(write_end, repr(exc).encode())
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        with os.fdopen(read_end) as pipe:
+            out = pipe.read()
+        os.waitpid(pid, 0)
+    env_file, *warnings = out.split("\n")
+    assert env_file == "None", out
+    assert any(str(default) in w and "not readable" in w for w in warnings)
 
 
 def test_explicit_env_file_must_exist(tmp_path: Path) -> None:

@@ -208,6 +208,8 @@ def test_stray_word_after_options_is_a_usage_error() -> None:
         ("2", "index or range"),
         ("1-3", "index or range"),
         ("x" * 300, "too long"),
+        (".", "directory name"),
+        ("..", "directory name"),
     ],
 )
 def test_bad_node_names_are_refused(name: str, fragment: str) -> None:
