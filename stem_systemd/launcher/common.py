@@ -88,11 +88,16 @@ class _NodeFilter(logging.Filter):
         return True
 
 
+def _open_0640(path: str, flags: int) -> int:
+    return os.open(path, flags, 0o640)
+
+
 def open_log(path: str) -> TextIO:
     """Open ``path`` for appending, line-buffered; StemError naming the path on failure."""
     try:
-        # Line-buffered append: each event is one write of whole lines.
-        return open(path, "a", buffering=1, encoding="utf-8")
+        # Line-buffered append: each event is one write of whole lines. Mode
+        # 0640 like the main logfile the pidfile backend creates (lifecycle.py).
+        return open(path, "a", buffering=1, encoding="utf-8", opener=_open_0640)
     except PermissionError as exc:
         raise PrivilegeError(
             f"cannot open log file {path}: permission denied",
