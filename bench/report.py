@@ -39,6 +39,23 @@ PHASES = {
     "stop": "Stop until every process is gone",
 }
 MB = 1_000_000
+NOTES = [
+    "How each figure is taken (bench/*.py says more):",
+    "",
+    "- stem: `stem worker multi start|status|stop N -c 1`, pidfile backend, bundled launcher;"
+    " start returns when every node sent READY=1; stop is timed until every process of every"
+    " node (main and pool) has exited.",
+    "- celery multi: filesystem transport, `-c 1`, mingle/gossip/heartbeat off; start until"
+    " every worker logged `ready.`, `stopwait` until every process is gone. celery multi has"
+    " no status verb.",
+    "- supervisord: `numprocs=N` of the same launcher, unix socket; `supervisorctl start all`"
+    " (returns when all are RUNNING, i.e. alive `startsecs` seconds), `status`, `stop all`.",
+    "- floor: one Python process spawns N `python -c` children that write a byte to a pipe"
+    " when up, then TERMs and reaps them. The floor with the launcher does the same with"
+    " `stem-worker -c 1` and READY=1 on a notify socket.",
+    "- The bench is a child subreaper and reaps orphans at once (PID 1 on this machine reaps"
+    " every 1.4-2 s); the package is installed non-editable in the bench venv.",
+]
 
 
 class Target(TypedDict):
@@ -215,7 +232,7 @@ def markdown(results: Any) -> str:
         lines.append(f"- systemd part: {sysd['note']}")
     elif sysd.get("error"):
         lines.append(f"- systemd part: not run ({sysd['error']})")
-    lines += ["", "![time vs N per tool](plot.svg)", ""]
+    lines += ["", "![time vs N per tool](plot.svg)", "", *NOTES, ""]
     for phase in PHASES:
         lines += _phase_table(results, series, phase)
     if results.get("startup"):
