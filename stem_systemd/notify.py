@@ -31,7 +31,6 @@ import stat
 import struct
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -240,14 +239,32 @@ class Notifier:
         return self.send(fields)
 
 
-@dataclass(frozen=True)
 class NotifyMessage:
-    """One datagram: the sender's pid (from SCM_CREDENTIALS) and its assignments."""
+    """One datagram: the sender's pid (from SCM_CREDENTIALS) and its assignments.
 
-    pid: int
-    fields: dict[str, str]
-    uid: int = -1
-    received: float = field(default=0.0, compare=False)  # time.monotonic()
+    A plain class, not a dataclass: the launcher imports this module, and
+    dataclasses would cost every node 0.9 MB and ~5 ms (bench/RESULTS.md).
+    """
+
+    __slots__ = ("fields", "pid", "received", "uid")
+
+    def __init__(
+        self, pid: int, fields: dict[str, str], uid: int = -1, received: float = 0.0
+    ) -> None:
+        self.pid = pid
+        self.fields = fields
+        self.uid = uid
+        self.received = received  # time.monotonic(); not part of equality
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NotifyMessage):
+            return NotImplemented
+        return (self.pid, self.fields, self.uid) == (other.pid, other.fields, other.uid)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable fields dict, like the dataclass
+
+    def __repr__(self) -> str:
+        return f"NotifyMessage(pid={self.pid}, fields={self.fields!r}, uid={self.uid})"
 
     @property
     def ready(self) -> bool:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 ACTIVE, DONE, FAILED = "active", "done", "failed"
@@ -37,17 +36,34 @@ IGNORE_TERM = "ignore-term"
 HANG_MAIN = "hang-main"
 
 
-@dataclass(frozen=True)
 class Job:
-    """A claimed job: its name, where it sits in active/, and what it asks for."""
+    """A claimed job: its name, where it sits in active/, and what it asks for.
 
-    spool: Path
-    name: str
-    path: Path
-    seconds: float = 0.0
-    ignore_term: bool = False
-    hang_main: bool = False
-    error: str | None = None
+    A plain class (not a dataclass: see the launcher's Config for why).
+    """
+
+    __slots__ = ("error", "hang_main", "ignore_term", "name", "path", "seconds", "spool")
+
+    def __init__(  # noqa: PLR0917 - the positional signature the dataclass had
+        self,
+        spool: Path,
+        name: str,
+        path: Path,
+        seconds: float = 0.0,
+        ignore_term: bool = False,
+        hang_main: bool = False,
+        error: str | None = None,
+    ) -> None:
+        self.spool = spool
+        self.name = name
+        self.path = path
+        self.seconds = seconds
+        self.ignore_term = ignore_term
+        self.hang_main = hang_main
+        self.error = error
+
+    def __repr__(self) -> str:
+        return f"Job(name={self.name!r}, path={self.path!r}, error={self.error!r})"
 
 
 def prepare(spool: Path) -> None:
