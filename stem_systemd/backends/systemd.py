@@ -37,6 +37,7 @@ _MANAGER = b"org.freedesktop.systemd1.Manager"
 _UNIT = b"org.freedesktop.systemd1.Unit"
 _SERVICE = b"org.freedesktop.systemd1.Service"
 _JOB = b"org.freedesktop.systemd1.Job"
+_PROPERTIES_IFACE = b"org.freedesktop.DBus.Properties"
 
 # Properties read for status and judgement: (interface, name, D-Bus type).
 _PROPERTIES = (
@@ -162,8 +163,21 @@ class _Conn:
             raise _translate(exc, f"reading {unit}", self.user) from exc
 
     def info(self, unit: str, path: bytes) -> su.UnitInfo:
+        # One GetAll per interface, not a Get per property: once a stopped unit
+        # is inactive, systemd lets go of it and loads it again for every call
+        # (64 nodes after stop: 11 Gets each 0.59 s, 2 GetAlls each 0.30 s; bench).
+        from pystemd.dbuslib import apply_signature  # noqa: PLC0415
+
+        props: dict[str, object] = {}
         try:
-            props = {name: self.prop(path, iface, name, kind) for iface, name, kind in _PROPERTIES}
+            for iface in (_UNIT, _SERVICE):
+                values = self.bus.call_method(
+                    _DEST, path, _PROPERTIES_IFACE, b"GetAll", apply_signature(b"s", [iface])
+                ).body
+                for i, name, kind in _PROPERTIES:
+                    value = values.get(name.encode()) if i == iface else None
+                    if value is not None:
+                        props[name] = _text(value) if kind == b"s" else value
         except _dbus_errors().DBusBaseError as exc:
             raise _translate(exc, f"reading {unit}", self.user) from exc
         return su.info_from_properties(unit, props)
