@@ -224,8 +224,3 @@ def memory_kb(pid: int) -> dict[str, int]:
         if line.startswith("Pss:"):
             out["pss"] = int(line.split()[1])
     return out
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct live children of pid."""
-    return sorted(p.pid for p in descendants(pid) if (_stat(p.pid) or ("", -1, 0))[1] == pid)
