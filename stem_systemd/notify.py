@@ -23,28 +23,27 @@ from __future__ import annotations
 
 import array
 import contextlib
-import logging
 import os
 import select
 import socket
 import stat
 import struct
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from types import TracebackType
 
 import sdnotify
 
 from stem_systemd.errors import PrivilegeError, StemError
+from stem_systemd.logsink import DEBUG, WARNING, get_logger
 
 # typing only for the type checker (mypy reads TYPE_CHECKING as true): the
 # launcher imports this module, and typing is 0.5 MB and ~2 ms of every node.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from types import TracebackType
     from typing import Any
 
-log = logging.getLogger("stem.notify")
+log = get_logger("stem.notify")
 
 # Environment variables of the protocol; a process that forks helpers must not
 # pass them on (sd_notify(3): only the service's main process notifies).
@@ -67,7 +66,8 @@ def sanitize(value: str) -> str:
 
 def format_message(fields: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
     """Join assignments into one datagram text; values are sanitized, keys checked."""
-    items = fields.items() if isinstance(fields, Mapping) else fields
+    # A Mapping has .items(); collections.abc stays out of the launcher's imports.
+    items = fields.items() if hasattr(fields, "items") else fields
     lines = []
     for key, value in items:
         if not key or "=" in key or sanitize(key) != key:
@@ -198,7 +198,7 @@ class Notifier:
         return True
 
     def _report(self, exc: Exception) -> None:
-        level = logging.DEBUG if self._warned else logging.WARNING
+        level = DEBUG if self._warned else WARNING
         log.log(level, "sd_notify to %s failed: %s", self.address, exc)
         self._warned = True
 
@@ -312,7 +312,7 @@ class NotifyListener:
     ) -> None:
         if path is not None and abstract is not None:
             raise ValueError("give either a path or an abstract name, not both")
-        self._path: Path | None = Path(path) if path is not None else None
+        self._path: str | None = os.fspath(path) if path is not None else None
         self._owner = os.getpid()
         self.states: dict[int, dict[str, str]] = {}
         self._sock = socket.socket(
@@ -334,14 +334,14 @@ class NotifyListener:
             raise
         self.address = self._address()
 
-    def _bind_path(self, path: Path, mode: int | None) -> None:
+    def _bind_path(self, path: str, mode: int | None) -> None:
         if len(os.fsencode(path)) > _SUN_PATH_MAX:
             raise StemError(
                 f"notify socket path too long ({len(os.fsencode(path))} bytes): {path}",
                 hint=f"use a path of at most {_SUN_PATH_MAX} bytes, or an abstract socket",
             )
         try:
-            st = path.lstat()
+            st = os.lstat(path)
         except FileNotFoundError:
             pass
         else:
@@ -350,13 +350,13 @@ class NotifyListener:
                     f"cannot bind notify socket: {path} exists and is not a socket",
                     hint="remove it or choose another path",
                 )
-            path.unlink()  # a stale socket of an earlier run
+            os.unlink(path)  # a stale socket of an earlier run
         try:
-            self._sock.bind(os.fspath(path))
+            self._sock.bind(path)
         except PermissionError as exc:
             raise PrivilegeError(
                 f"cannot bind notify socket {path}: permission denied",
-                hint=f"make {path.parent} writable for this user",
+                hint=f"make {os.path.dirname(path) or '.'} writable for this user",
             ) from exc
         if mode is not None:
             # Nodes running as another user need write access to send (unix(7)).
@@ -439,7 +439,7 @@ class NotifyListener:
             self._sock.close()
             if self._path is not None and os.getpid() == self._owner:
                 with contextlib.suppress(FileNotFoundError):
-                    self._path.unlink()
+                    os.unlink(self._path)
 
     def __enter__(self) -> NotifyListener:
         return self

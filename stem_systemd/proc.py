@@ -7,19 +7,18 @@ through :func:`run` so that logging and failure messages stay uniform.
 
 from __future__ import annotations
 
-import logging
 import os
-import shlex
 import signal
-from collections.abc import Mapping, Sequence
 
 from stem_systemd.errors import NotInstalledError, StemError
+from stem_systemd.logsink import get_logger
 
 TYPE_CHECKING = False  # mypy reads it as true; typing stays out of the launcher
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Mapping, Sequence
 
-log = logging.getLogger("stem")
+log = get_logger("stem")
 
 
 def describe_status(returncode: int) -> str:
@@ -51,7 +50,9 @@ def run(
     ended and the last line of its stderr.
     """
     # Imported here: the launcher imports this module for describe_status
-    # alone, and subprocess is ~2 ms of every node's start-up (bench).
+    # alone, and subprocess and shlex (with re) are ~4 ms of every node's
+    # start-up (bench).
+    import shlex  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
     log.debug("+ %s", shlex.join(argv))

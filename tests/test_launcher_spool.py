@@ -29,8 +29,8 @@ def test_claim_is_exclusive_and_ordered(tmp_path: Path) -> None:
     first = spool.claim(tmp_path, 100)
     second = spool.claim(tmp_path, 200)
     assert first is not None and second is not None
-    assert (first.name, first.seconds, first.path.name) == ("a", 2.0, "a@100")
-    assert (second.name, second.path.name) == ("b", "b@200")
+    assert (first.name, first.seconds, Path(first.path).name) == ("a", 2.0, "a@100")
+    assert (second.name, Path(second.path).name) == ("b", "b@200")
     assert spool.claim(tmp_path, 300) is None
 
 
@@ -39,8 +39,8 @@ def test_finish_reject_requeue(tmp_path: Path) -> None:
     for name in ("ok", "bad", "back"):
         spool.submit(tmp_path, name, "0")
     jobs = {j.name: j for j in (spool.claim(tmp_path, os.getpid()) for _ in range(3)) if j}
-    assert "result: fine" in spool.finish(jobs["ok"], "fine").read_text()
-    assert "error: nope" in spool.reject(jobs["bad"], "nope").read_text()
+    assert "result: fine" in Path(spool.finish(jobs["ok"], "fine")).read_text()
+    assert "error: nope" in Path(spool.reject(jobs["bad"], "nope")).read_text()
     spool.requeue(jobs["back"])
     assert (tmp_path / "back").read_text() == "0\n"
     assert not list((tmp_path / spool.ACTIVE).iterdir())

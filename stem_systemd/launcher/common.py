@@ -8,26 +8,26 @@ arrives, so a loop never sleeps through TERM and never needs to poll fast.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import select
 import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
-from types import FrameType
 
 from stem_systemd.errors import PrivilegeError, StemError, UsageError
+from stem_systemd.logsink import INFO, get_logger, set_sink
 from stem_systemd.notify import NOTIFY_ENV, watchdog_interval
 
 # typing only for the type checker (mypy reads TYPE_CHECKING as true): at run
 # time it is 0.5 MB and ~2 ms of every node's start-up (bench/RESULTS.md).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from types import FrameType
     from typing import TextIO
 
-log = logging.getLogger("stem.launcher")
+log = get_logger("stem.launcher")
 
 # Opt-in test hooks (see the README, "The worker launcher"). Off unless this is "1".
 TEST_HOOKS_ENV = "STEM_WORKER_TEST_HOOKS"
@@ -83,16 +83,6 @@ def expand_logfile(template: str, *, node: str, suffix: str) -> str:
 # --- event log ----------------------------------------------------------------
 
 
-class _NodeFilter(logging.Filter):
-    def __init__(self, node: str) -> None:
-        super().__init__()
-        self.node = node
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.node = self.node
-        return True
-
-
 def _open_0640(path: str, flags: int) -> int:
     return os.open(path, flags, 0o640)
 
@@ -118,26 +108,35 @@ def open_log(path: str) -> TextIO:
 class EventLog:
     """One line per event, ``<time> <node>[<pid>] <message>``, to a file or stderr.
 
-    :meth:`reopen` closes and reopens the file by name, which is what
-    logrotate's default (rename, then signal) needs. Python's own loggers
-    (``stem.notify`` warnings included) write through the same handler.
+    Installed as the :mod:`stem_systemd.logsink` sink, so every logger of the
+    process (``stem.notify`` warnings included) writes through it; records
+    below INFO are dropped. :meth:`reopen` closes and reopens the file by
+    name, which is what logrotate's default (rename, then signal) needs.
+    Written without the logging package: see :mod:`stem_systemd.logsink`.
     """
 
     def __init__(self, node: str, path: str | None) -> None:
         self.node = node
         self.path = path
         self._stream: TextIO = open_log(path) if path else sys.stderr
-        self._handler = logging.StreamHandler(self._stream)
-        self._handler.addFilter(_NodeFilter(node))
-        fmt = logging.Formatter(
-            "%(asctime)s.%(msecs)03d %(node)s[%(process)d] %(message)s", "%Y-%m-%dT%H:%M:%S"
-        )
-        self._handler.setFormatter(fmt)
-        root = logging.getLogger()
-        for old in list(root.handlers):
-            root.removeHandler(old)
-        root.addHandler(self._handler)
-        root.setLevel(logging.INFO)
+        set_sink(self.write)
+
+    def write(self, level: int, name: str, message: str) -> None:
+        """Write one event line (the sink; ``name`` is the logger's, not shown)."""
+        if level < INFO:
+            return
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
+        line = f"{stamp}.{int((now % 1) * 1000):03d} {self.node}[{os.getpid()}] {message}\n"
+        # A full disk or a closed stderr must not kill the worker: the line is lost.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(line)
+            self._stream.flush()
+
+    def flush(self) -> None:
+        """Flush the stream (before a fork, so the child does not repeat buffered text)."""
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
     def reopen(self) -> bool:
         """Reopen the file by name (after logrotate renamed it); stderr stays as it is.
@@ -152,17 +151,19 @@ class EventLog:
         except StemError as exc:
             log.warning("cannot reopen the log file, still writing to the old one: %s", exc)
             return False
-        old = self._handler.setStream(new)
-        self._stream = new
-        if old is not None and old is not sys.stderr:
-            old.close()
+        old, self._stream = self._stream, new
+        if old is not sys.stderr:
+            with contextlib.suppress(OSError):
+                old.close()
         return True
 
     def close(self) -> None:
-        """Close the file (stderr is left open)."""
-        self._handler.flush()
+        """Close the file (stderr is left open) and stop being the sink."""
+        self.flush()
+        set_sink(None)
         if self._stream is not sys.stderr:
-            self._stream.close()
+            with contextlib.suppress(OSError):
+                self._stream.close()
 
 
 def check_logfile(path: str) -> None:

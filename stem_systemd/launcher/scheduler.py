@@ -12,7 +12,6 @@ which makes a scheduler feeding workers a runnable demo.
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import time
@@ -30,9 +29,10 @@ from stem_systemd.launcher.common import (
     min_timeout,
     test_hooks_enabled,
 )
+from stem_systemd.logsink import get_logger
 from stem_systemd.notify import Notifier
 
-log = logging.getLogger("stem.scheduler")
+log = get_logger("stem.scheduler")
 
 HELP_EPILOG = """\
 signals: TERM stop after the current tick (exit 0); INT/QUIT stop at once

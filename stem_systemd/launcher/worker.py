@@ -25,16 +25,12 @@ tracker or feeder threads besides. The job spool is described in
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import logging
 import os
 import signal
 import socket
 import sys
 import time
-import traceback
-from pathlib import Path
 
 from stem_systemd.errors import StemError, UsageError
 from stem_systemd.launcher import spool
@@ -51,10 +47,18 @@ from stem_systemd.launcher.common import (
     min_timeout,
     test_hooks_enabled,
 )
+from stem_systemd.logsink import get_logger
 from stem_systemd.notify import Notifier
 from stem_systemd.proc import describe_status
 
-log = logging.getLogger("stem.worker")
+# What a node imports is paid by every node at every start (bench/RESULTS.md):
+# argparse, logging, pathlib and traceback stay out of the path to READY=1
+# (argparse is imported only for --help and argv the fast parser declines).
+TYPE_CHECKING = False  # mypy reads it as true
+if TYPE_CHECKING:
+    import argparse
+
+log = get_logger("stem.worker")
 
 COLD_GRACE = 5.0  # seconds a cold-stopped pool process gets before SIGKILL
 RESPAWN_BACKOFF = 1.0  # a pool process that died this young is replaced this much later
@@ -82,6 +86,8 @@ environment: STEM_WORKER_NODE (default --node), STEM_WORKER_LOGFILE (default
 
 def build_parser() -> argparse.ArgumentParser:
     """The stem-worker command line."""
+    import argparse  # noqa: PLC0415 - see the imports above
+
     parser = argparse.ArgumentParser(
         prog="stem-worker",
         description="Run a worker node: a main process supervising a pool of job processes, "
@@ -100,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "process, -k for pool process k), %%i $STEM_WORKER_INDEX, %%%% a literal %%; "
         "default $STEM_WORKER_LOGFILE, else stderr",
     )
-    parser.add_argument("--jobs", metavar="DIR", type=Path, help="job spool directory (see below)")
+    parser.add_argument("--jobs", metavar="DIR", help="job spool directory (see below)")
     parser.add_argument(
         "-Q", "--queues", default="", help="queue names (recorded in the log; the demo has one)"
     )
@@ -137,7 +143,7 @@ class Config:
         node: str,
         concurrency: int,
         logfile: str | None,
-        jobs: Path | None,
+        jobs: str | None,
         queues: str,
         ready_delay: float,
         heartbeat: float,
@@ -157,24 +163,85 @@ class Config:
         return expand_logfile(self.logfile, node=self.node, suffix=suffix)
 
 
+# The fast parser's table: option string -> (destination, type). Every option
+# of build_parser() takes one value; the defaults are build_parser()'s.
+_OPTIONS: dict[str, tuple[str, type]] = {
+    "--node": ("node", str),
+    "-c": ("concurrency", int),
+    "--concurrency": ("concurrency", int),
+    "--logfile": ("logfile", str),
+    "--jobs": ("jobs", str),
+    "-Q": ("queues", str),
+    "--queues": ("queues", str),
+    "--ready-delay": ("ready_delay", float),
+    "--heartbeat": ("heartbeat", float),
+}
+_DEFAULTS: dict[str, object] = {
+    "node": None,
+    "concurrency": 1,
+    "logfile": None,
+    "jobs": None,
+    "queues": "",
+    "ready_delay": 0.0,
+    "heartbeat": 60.0,
+}
+
+
+def fast_parse(argv: list[str]) -> dict[str, object] | None:
+    """Parse the argv `stem worker multi` and the units give; None to let argparse decide.
+
+    Only the plain forms (``--opt value``, ``--opt=value``, ``-c value``) of
+    the options above with a value argparse would take as it is; anything
+    else (``--help``, abbreviations, ``-c4``, a value starting with ``-``, a
+    bad number, a stray word) returns None, so argparse parses (and rejects)
+    it exactly as before. ``tests/test_launcher_args.py`` holds the two equal.
+    """
+    values = dict(_DEFAULTS)
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("--") and "=" in arg:
+            name, value = arg.split("=", 1)
+        else:
+            following = next(args, None)
+            if following is None or following.startswith("-"):
+                return None
+            name, value = arg, following
+        spec = _OPTIONS.get(name)
+        if spec is None:
+            return None
+        dest, kind = spec
+        try:
+            values[dest] = kind(value)
+        except ValueError:
+            return None
+    return values
+
+
 def parse_config(argv: list[str] | None) -> Config:
     """Parse argv (argparse exits 2 on bad syntax); UsageError for bad values."""
-    args = build_parser().parse_args(argv)
-    node = args.node or os.environ.get("STEM_WORKER_NODE") or socket.gethostname()
+    argv = sys.argv[1:] if argv is None else argv
+    fast = fast_parse(argv)
+    args = vars(build_parser().parse_args(argv)) if fast is None else fast
+    node = str(args["node"] or os.environ.get("STEM_WORKER_NODE") or socket.gethostname())
+    concurrency, delay, heartbeat = args["concurrency"], args["ready_delay"], args["heartbeat"]
+    assert isinstance(concurrency, int)
+    assert isinstance(delay, float)
+    assert isinstance(heartbeat, float)
     if not node or any(c in node for c in "/\n\0"):
         raise UsageError(f"invalid node name {node!r}", hint="use letters, digits, '-', '_', '.'")
-    if args.concurrency < 1:
-        raise UsageError(f"--concurrency must be at least 1, not {args.concurrency}")
-    if args.ready_delay < 0 or args.heartbeat < 0:
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, not {concurrency}")
+    if not (delay >= 0 and heartbeat >= 0):  # nan too
         raise UsageError("--ready-delay and --heartbeat take seconds >= 0")
+    logfile, jobs = args["logfile"], args["jobs"]
     return Config(
         node=node,
-        concurrency=args.concurrency,
-        logfile=args.logfile or os.environ.get("STEM_WORKER_LOGFILE") or None,
-        jobs=args.jobs,
-        queues=args.queues,
-        ready_delay=args.ready_delay,
-        heartbeat=args.heartbeat,
+        concurrency=concurrency,
+        logfile=str(logfile) if logfile else os.environ.get("STEM_WORKER_LOGFILE") or None,
+        jobs=str(jobs) if jobs is not None else None,
+        queues=str(args["queues"]),
+        ready_delay=delay,
+        heartbeat=heartbeat,
     )
 
 
@@ -381,8 +448,7 @@ class Supervisor:
         # parent's handlers (and lose a TERM) before it has installed its own.
         blocked = {signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD}
         old = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        for handler in logging.getLogger().handlers:
-            handler.flush()
+        self.events.flush()
         pid = os.fork()
         if pid == 0:
             code = 70  # EX_SOFTWARE, if anything below raises
@@ -398,9 +464,13 @@ class Supervisor:
                 signal.pthread_sigmask(signal.SIG_SETMASK, old)
                 code = child.run()
             except BaseException:
+                import traceback  # noqa: PLC0415 - only on a crash
+
                 traceback.print_exc()
             finally:
-                logging.shutdown()
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(OSError, ValueError):
+                        stream.flush()
                 os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
         slot.pid, slot.started, slot.respawn_at = pid, time.monotonic(), None
@@ -605,8 +675,8 @@ def main() -> None:
     # Leave without interpreter finalization (module teardown, final GC): once
     # the logs are flushed nothing here needs it, and it costs each node ~20 ms
     # of CPU that every node pays at once on `stem worker multi stop` (bench:
-    # 16 nodes TERM-to-all-exited 330 ms -> 44 ms on 2 cores).
-    logging.shutdown()
+    # 16 nodes TERM-to-all-exited 330 ms -> 44 ms on 2 cores). Event lines
+    # are written and flushed one by one (launcher.common.EventLog).
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
