@@ -359,7 +359,12 @@ def render(path: Path) -> None:
 def summary(results: Any) -> str:
     """The README's excerpt: N=16 and N=64 medians per tool, then the targets."""
     series = _all_series(results)
+    meta = results["meta"]
     lines = [
+        f"Run of {meta['date']}, {meta['runs']} runs per figure, {meta['load_before']} before"
+        f" and {meta['load_after'].removeprefix('load average ')} after (medians; the full"
+        " tables are in RESULTS.md):",
+        "",
         "| tool | start N=16 | start N=64 | stop N=16 | stop N=64 |",
         "|---|---:|---:|---:|---:|",
     ]
@@ -376,11 +381,28 @@ def summary(results: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+README = Path(__file__).parent.parent / "README.md"
+BEGIN, END = "<!-- bench-summary:begin -->\n", "<!-- bench-summary:end -->"
+
+
+def update_readme(results: Any, readme: Path = README) -> None:
+    """Replace the README's text between the bench-summary markers with summary()."""
+    text = readme.read_text()
+    head, sep, rest = text.partition(BEGIN)
+    _, sep2, tail = rest.partition(END)
+    if not (sep and sep2):
+        raise SystemExit(f"{readme}: no {BEGIN.strip()} ... {END} block to update")
+    readme.write_text(head + BEGIN + summary(results) + END + tail)
+
+
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--summary"]
+    flags = {"--summary", "--readme"}
+    args = [a for a in sys.argv[1:] if a not in flags]
     target = Path(args[0]) if args else Path(__file__).parent / "results/results.json"
     if "--summary" in sys.argv[1:]:
         print(summary(json.loads(target.read_text())), end="")
+    elif "--readme" in sys.argv[1:]:
+        update_readme(json.loads(target.read_text()))
     else:
         render(target)
         print(targets_text(targets(json.loads(target.read_text()))))
