@@ -45,6 +45,7 @@ from stem_systemd.notify import NotifyListener, NotifyMessage, strip_notify_env
 from stem_systemd.proc import describe_status
 
 KILL_WAIT = 10.0  # seconds to wait for SIGKILLed processes to be gone (they cannot refuse)
+EXEC_WAIT = 1.0  # seconds for a spawned node's /proc/PID/cmdline to show its program
 
 
 def node_environment(spec: NodeSpec, notify_address: str | None) -> dict[str, str]:
@@ -163,6 +164,7 @@ def spawn_node(
     finally:
         os.close(logfd)
     pidfd = os.pidfd_open(proc.pid)
+    procs.wait_exec_done(proc.pid, pidfd, time.monotonic() + EXEC_WAIT)
     st = procs.read_stat(proc.pid)
     starttime = st.starttime if st is not None else 0
     return Spawned(spec, proc, pidfd, starttime, time.monotonic(), log_offset)

@@ -169,6 +169,22 @@ def wait_exits(pidfds: Mapping[K, int], deadline: float) -> set[K]:
     return exited
 
 
+def wait_exec_done(pid: int, pidfd: int, deadline: float) -> None:
+    """Return once a just-spawned child shows its new command line, has exited, or at deadline.
+
+    execve(2) wakes a vfork parent (and closes the CLOEXEC pipe subprocess
+    reads) before the new program's argument area is set up: right after
+    Popen returns, /proc/PID/cmdline is often still empty (about 1 in 3 here),
+    and an identity read then would have no command line to pin.
+    """
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    while cmdline_digest(pid) is None:
+        left = deadline - time.monotonic()
+        if left <= 0 or poller.poll(min(left * 1000, 1.0)):
+            return  # exited (readable pidfd), or the deadline: the caller judges
+
+
 def has_exited(pidfd: int) -> bool:
     """Is the process behind pidfd gone (pidfd readable)? Does not block."""
     poller = select.poll()

@@ -402,3 +402,43 @@ def test_terminated_start_leaves_no_node_and_no_pidfile(multi: Multi, signum: in
     assert run.returncode == 128 + signum, err
     assert not pidfile.exists()
     wait_until(lambda: not strays(multi.root), timeout=30)
+
+
+def test_signal_while_spawning_leaves_no_node_behind(multi: Multi) -> None:
+    """Ctrl-C while start is still spawning (some nodes up, others not yet) kills every spawned one.
+
+    A node spawned but not yet recorded for cleanup when the signal lands
+    used to keep running with no pidfile (a run in two left one behind).
+    """
+    run_dir = multi.root / "run"
+    run = multi.popen("start", "12", "--ready-delay", "300")
+    try:
+        wait_until(lambda: run_dir.is_dir() and any(run_dir.glob("*.pid")), timeout=60)
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130
+    assert not list(run_dir.glob("*.pid"))
+    wait_until(lambda: not strays(multi.root), timeout=30)
+
+
+def test_second_ctrl_c_does_not_cut_the_cleanup_short(multi: Multi) -> None:
+    """A second Ctrl-C soon after the first still lets start kill every node, drop every pidfile."""
+    run_dir = multi.root / "run"
+    run = multi.popen("start", "12", "--ready-delay", "300")
+    try:
+        wait_until(lambda: len(list(run_dir.glob("*.pid"))) == 12, timeout=60)
+        run.send_signal(signal.SIGINT)
+        wait_until(lambda: len(list(run_dir.glob("*.pid"))) < 12, timeout=60, pause=0.001)
+        run.send_signal(signal.SIGINT)
+        run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 130
+    assert not list(run_dir.glob("*.pid"))
+    wait_until(lambda: not strays(multi.root), timeout=30)

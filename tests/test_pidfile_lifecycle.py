@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stem_systemd import lifecycle, procs
+from stem_systemd import lifecycle, pidfiles, procs
 from stem_systemd.errors import NotInstalledError
 from stem_systemd.notify import NotifyListener
 from tests.helpers import wait_until
@@ -94,3 +94,21 @@ def test_missing_command_raises_not_installed(where: Path) -> None:
     with pytest.raises(NotInstalledError) as err:
         lifecycle.spawn_node(missing, None)
     assert err.value.exit_code == 5
+
+
+def test_spawned_node_always_has_an_identity_to_pin(where: Path) -> None:
+    """Right after spawn_node returns, the node's identity (start time, command line) is readable.
+
+    execve(2) lets Popen return before /proc/PID/cmdline is filled in (about
+    one spawn in three here), and a pidfile written then had no identity.
+    """
+    spawned = []
+    try:
+        for i in range(40):
+            sp = lifecycle.spawn_node(spec(where, f"n{i}", index=i + 1), None)
+            spawned.append(sp)
+            assert pidfiles.Identity.of_pid(sp.pid) is not None, f"spawn {i}"
+    finally:
+        for sp in spawned:
+            lifecycle.abort_node(sp)
+            os.close(sp.pidfd)

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from stem_systemd import lifecycle, pidfiles, procs
+from stem_systemd import interrupts, lifecycle, pidfiles, procs
 from stem_systemd.backends.base import NodeReport, State
 from stem_systemd.errors import PrivilegeError, StemError, UsageError
 from stem_systemd.nodes import NodeSpec
@@ -267,11 +267,14 @@ class PidfileBackend:
                 with NotifyListener() as listener:
                     backlog: list[NotifyMessage] = []
                     for spec in held:
-                        report, started = self._spawn_one(spec, listener.address)
+                        # A signal between the spawn and the append would
+                        # leave a node no cleanup knows of: held until here.
+                        with interrupts.deferred():
+                            report, started = self._spawn_one(spec, listener.address)
+                            if started is not None:
+                                spawned.append(started)
                         if report is not None:
                             reports[spec.name] = report
-                        if started is not None:
-                            spawned.append(started)
                         # Keep the notify queue short while spawning: past
                         # net.unix.max_dgram_qlen queued datagrams (10 where
                         # systemd's sysctl.d does not raise it) a node's
@@ -286,15 +289,19 @@ class PidfileBackend:
                     )
             except BaseException:
                 # Interrupted (Ctrl-C) while spawning or waiting: leave nothing
-                # half-started behind, no process and no pidfile.
-                for sp, _ in spawned:
-                    lifecycle.abort_node(sp)
-                    pidfiles.remove(sp.spec.pidfile)
-                    os.close(sp.pidfd)
+                # half-started behind, no process and no pidfile; a second
+                # Ctrl-C must not cut this short.
+                with interrupts.deferred(reraise=False):
+                    for sp, _ in spawned:
+                        lifecycle.abort_node(sp)
+                        pidfiles.remove(sp.spec.pidfile)
+                        os.close(sp.pidfd)
                 raise
-            for sp, note in spawned:
-                reports[sp.spec.name] = self._start_report(sp, results[sp.pid], note)
-                os.close(sp.pidfd)
+            # Every ready node gets its ready=1 pidfile, even when a signal comes now.
+            with interrupts.deferred():
+                for sp, note in spawned:
+                    reports[sp.spec.name] = self._start_report(sp, results[sp.pid], note)
+                    os.close(sp.pidfd)
         return [reports[spec.name] for spec in nodes]
 
     def _spawn_one(
