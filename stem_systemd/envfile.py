@@ -28,8 +28,10 @@ expand, run or reject something, a warning names the line.
 
 from __future__ import annotations
 
+import os
 import pwd
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -41,6 +43,7 @@ NEWLINE = "\n\r"
 COMMENTS = "#;"
 SHELL_NEED_ESCAPE = '"\\`$'
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_SIZE = 1024 * 1024  # bytes; far above any real env file, far below trouble
 _EXPORT = re.compile(r"export[ \t]+([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -77,19 +80,67 @@ class _Record:
 
 def read_env_file(path: Path) -> EnvFile:
     """Read and parse ``path``; unreadable files and bad lines are usage errors."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
+    data = _read_bounded(path)
+    if b"\0" in data:
+        line = data[: data.index(b"\0")].count(b"\n") + 1
         raise UsageError(
-            f"cannot read env file {path}: {exc.strerror}",
-            hint="check the --env-file path and its permissions",
-        ) from None
+            f"{path}:{line}: NUL byte (no environment value can hold one)",
+            hint="remove it; save the file as text",
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise UsageError(f"{path}:{line}: invalid UTF-8", hint="save the file as UTF-8") from None
     return parse_env_text(text, path)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file (or /dev/null) of at most MAX_SIZE: never blocks, never balloons.
+
+    A FIFO would block open(2) or read(2) until a writer comes, a device such
+    as /dev/zero never ends.
+    """
+    hint = "check the --env-file path and its permissions"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"cannot read env file {path}: {exc.strerror}", hint=hint) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"cannot read env file {path}: Is a directory", hint=hint)
+        dev_null = stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)  # devices.txt
+        if not (stat.S_ISREG(st.st_mode) or dev_null):
+            raise UsageError(
+                f"env file {path} is not a regular file ({_file_kind(st.st_mode)})",
+                hint="point --env-file at a KEY=VALUE text file",
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_SIZE:
+                raise UsageError(
+                    f"env file {path} is larger than {MAX_SIZE // 1024} KiB",
+                    hint="an env file holds KEY=VALUE lines; check the --env-file path",
+                )
+        return b"".join(chunks)
+    except OSError as exc:
+        raise UsageError(f"cannot read env file {path}: {exc.strerror}", hint=hint) from None
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_IFIFO: "a FIFO",
+        stat.S_IFCHR: "a character device",
+        stat.S_IFBLK: "a block device",
+        stat.S_IFSOCK: "a socket",
+    }
+    return kinds.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def parse_env_text(text: str, path: Path) -> EnvFile:

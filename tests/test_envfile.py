@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -91,6 +92,35 @@ def test_unreadable_file_is_a_usage_error(tmp_path: Path) -> None:
     """A missing env file is one clear usage error naming it."""
     with pytest.raises(UsageError, match="cannot read env file"):
         read_env_file(tmp_path / "missing.env")
+
+
+def test_fifo_and_endless_device_are_refused_without_blocking(tmp_path: Path) -> None:
+    """A FIFO with no writer or /dev/zero is one usage error naming its kind, not a hang or OOM."""
+    fifo = tmp_path / "stem.env"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match=r"stem.env is not a regular file \(a FIFO\)"):
+        read_env_file(fifo)
+    with pytest.raises(UsageError, match=r"/dev/zero is not a regular file \(a character device\)"):
+        read_env_file(Path("/dev/zero"))
+    assert read_env_file(Path("/dev/null")).values == {}
+    with pytest.raises(UsageError, match="Is a directory"):
+        read_env_file(tmp_path)
+
+
+def test_oversized_file_is_refused(tmp_path: Path) -> None:
+    """An env file over 1 MiB (a wrong path, a log file) is a usage error, not read whole."""
+    big = tmp_path / "big.env"
+    big.write_bytes(b"# filler\n" * 120_000)  # 1.08 MB
+    with pytest.raises(UsageError, match="larger than 1024 KiB"):
+        read_env_file(big)
+
+
+def test_nul_byte_is_a_usage_error_naming_the_line(tmp_path: Path) -> None:
+    """A NUL byte cannot be passed in an environment: file:line, not a traceback at spawn."""
+    path = tmp_path / "stem.env"
+    path.write_bytes(b"A=1\nFOO=a\0b\n")
+    with pytest.raises(UsageError, match=r"stem.env:2: NUL byte"):
+        read_env_file(path)
 
 
 def test_export_warns_that_systemd_ignores_it() -> None:
