@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from stem_systemd import placeholders
 from stem_systemd.envfile import EnvFile, read_env_file
-from stem_systemd.errors import UsageError
+from stem_systemd.errors import PrivilegeError, UsageError
 
 DEFAULT_ENV_FILE = Path("/etc/stem/stem.env")
 SYSTEM_PIDDIR = Path("/run/stem")
@@ -166,7 +167,28 @@ def default_piddir(environ: Mapping[str, str]) -> Path:
     runtime = environ.get("XDG_RUNTIME_DIR", "")
     if runtime.startswith("/"):
         return Path(runtime) / "stem"
-    return Path(f"/tmp/stem-{os.getuid()}")
+    return _own_tmp_dir(Path(f"/tmp/stem-{os.getuid()}"))
+
+
+def _own_tmp_dir(path: Path) -> Path:
+    """``path`` under the shared /tmp, refused when it exists and is not this user's directory.
+
+    Anyone can create /tmp/stem-<uid> first (or a symlink there): its owner
+    could then delete our pidfiles and locks and have two nodes started.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        what = "a directory" if stat.S_ISDIR(st.st_mode) else "not a directory"
+        raise PrivilegeError(
+            f"default pid directory {path} is {what} owned by uid {st.st_uid}"
+            f"{', writable by others' if st.st_mode & 0o022 else ''}; not using it",
+            hint="set XDG_RUNTIME_DIR, or STEM_PIDFILE / --pidfile to a directory of yours"
+            f" (or remove {path} if it is stale)",
+        )
+    return path
 
 
 def default_logdir(environ: Mapping[str, str]) -> Path:
@@ -261,6 +283,12 @@ def _template(resolver: _Resolver, key: str, default: str, directory: Path) -> s
     text, _ = resolver.get(key)
     template = text or default
     placeholders.check(template, key)
+    if template.endswith("/"):
+        suffix = "pid" if key == "pidfile" else "log"
+        raise UsageError(
+            f"{key} template {template!r} ends in '/': it names a directory, not a file",
+            hint=f"add a file name with the node in it, such as '{template}%n.{suffix}'",
+        )
     if not template.startswith("/"):
         template = placeholders.escape(str(directory)) + "/" + template
     return template

@@ -157,10 +157,7 @@ def read(path: Path) -> Record | None:
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
-                raise PidfileError(
-                    f"{path}: not a regular file",
-                    hint=f"remove it (rm {path}) and check who created it",
-                )
+                raise _not_regular(path, st.st_mode, "is not a regular file")
             data = os.read(fd, MAX_PIDFILE_BYTES)
         finally:
             os.close(fd)
@@ -203,6 +200,15 @@ def render(record: Record) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _not_regular(path: Path, mode: int, what: str) -> PidfileError:
+    if stat.S_ISDIR(mode):
+        return PidfileError(
+            f"{path}: is a directory, not a pidfile",
+            hint=f"give a file template in that directory, such as --pidfile '{path}/%n.pid'",
+        )
+    return PidfileError(f"{path}: {what}", hint=f"remove it (rm {path}) and check who created it")
+
+
 def write(path: Path, record: Record) -> None:
     """Atomically (re)place the pidfile: temp file, fsync, rename; never via a symlink."""
     dirfd = _open_dir(path.parent)
@@ -212,10 +218,7 @@ def write(path: Path, record: Record) -> None:
         with contextlib.suppress(FileNotFoundError):
             st = os.stat(path.name, dir_fd=dirfd, follow_symlinks=False)
             if not stat.S_ISREG(st.st_mode):
-                raise PidfileError(
-                    f"{path}: exists and is not a regular file",
-                    hint=f"remove it (rm {path}) and check who created it",
-                )
+                raise _not_regular(path, st.st_mode, "exists and is not a regular file")
         tmp = f".{path.name}.{os.getpid()}.tmp"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(tmp, flags, 0o644, dir_fd=dirfd)

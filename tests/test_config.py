@@ -10,7 +10,7 @@ import pytest
 
 from stem_systemd import config
 from stem_systemd.config import FLAG_VARIABLES, Settings, load_settings
-from stem_systemd.errors import UsageError
+from stem_systemd.errors import PrivilegeError, UsageError
 
 
 def load(
@@ -267,6 +267,28 @@ def test_fallback_dirs_without_xdg() -> None:
     """Without XDG variables: /tmp/stem-<uid> and ~/.local/state/stem/log."""
     assert config.default_piddir({}) == Path(f"/tmp/stem-{os.getuid()}")
     assert config.default_logdir({"HOME": "/home/u"}) == Path("/home/u/.local/state/stem/log")
+
+
+def test_squatted_tmp_pid_directory_is_refused(tmp_path: Path) -> None:
+    """A /tmp/stem-<uid> that others may write, or a symlink there, is refused with one error."""
+    ours = tmp_path / "stem-ours"
+    assert config._own_tmp_dir(ours) == ours  # missing: created later, by us
+    ours.mkdir(mode=0o755)
+    assert config._own_tmp_dir(ours) == ours
+    ours.chmod(0o1777)
+    with pytest.raises(PrivilegeError, match="writable by others; not using it"):
+        config._own_tmp_dir(ours)
+    link = tmp_path / "stem-link"
+    link.symlink_to(ours)
+    with pytest.raises(PrivilegeError, match="is not a directory owned by uid"):
+        config._own_tmp_dir(link)
+
+
+def test_template_ending_in_slash_is_a_usage_error(tmp_path: Path) -> None:
+    """--pidfile /run/x/ names a directory: a usage error with a file template as the hint."""
+    with pytest.raises(UsageError, match="ends in '/'") as info:
+        load(tmp_path, flags={"pidfile": "/run/x/"})
+    assert info.value.hint == "add a file name with the node in it, such as '/run/x/%n.pid'"
 
 
 @pytest.mark.usefixtures("no_system_dirs")
