@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,21 @@ def test_requeue_orphans_of_a_dead_pid(tmp_path: Path) -> None:
     assert spool.requeue_orphans(tmp_path, 11) == ["x"]
     assert (tmp_path / "x").exists()
     assert (tmp_path / spool.ACTIVE / "y@22").exists()
+
+
+def test_requeue_abandoned_claims_of_gone_processes(tmp_path: Path) -> None:
+    """At start, jobs claimed by a PID that no longer exists go back; a live PID's claim stays."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # reaped: the PID is free (reuse within this test is out of reach)
+    spool.submit(tmp_path, "lost", "1")
+    spool.submit(tmp_path, "more", "1")
+    spool.claim(tmp_path, gone.pid)  # claims are by name order: "lost", then "more"
+    spool.claim(tmp_path, os.getpid())
+    (tmp_path / spool.ACTIVE / "odd-name").write_text("1")  # not ours: left alone
+    assert spool.requeue_abandoned(tmp_path) == ["lost"]
+    assert (tmp_path / "lost").read_text() == "1\n"
+    assert (tmp_path / spool.ACTIVE / f"more@{os.getpid()}").exists()
+    assert (tmp_path / spool.ACTIVE / "odd-name").exists()
 
 
 def test_logfile_template_expansion(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -131,6 +131,21 @@ def test_stop_timeout_kills_a_pool_process_ignoring_term(multi: Multi) -> None:
     assert not (multi.root / "run" / "alpha.pid").exists()
 
 
+def test_job_of_a_killed_node_is_worked_after_the_next_start(multi: Multi) -> None:
+    """A job whose pool process was SIGKILLed at the stop timeout is requeued by the next start."""
+    assert multi("start", "alpha").returncode == 0
+    spool.submit(multi.jobs, "stuck", "0.5 ignore-term")
+    wait_until(lambda: any((multi.jobs / "active").iterdir()), timeout=60)
+    # TERM is ignored for the job's half second; a 0.1 s timeout kills it first.
+    assert "SIGKILL" in multi("stop", "alpha", "--timeout", "0.1").stdout
+    assert [p.name[:6] for p in (multi.jobs / "active").iterdir()] == ["stuck@"]
+    assert multi("start", "alpha").returncode == 0
+    wait_until((multi.jobs / "done" / "stuck").exists, timeout=60)
+    assert not list((multi.jobs / "active").iterdir())
+    assert "job stuck requeued" in (multi.root / "log" / "alpha.log").read_text()
+    assert multi("stop", "alpha").returncode == 0
+
+
 def test_twenty_concurrent_starts_leave_exactly_two_workers(multi: Multi) -> None:
     """Twenty racing `start alpha beta` runs all succeed and start each node exactly once."""
     runs = [multi.popen("start", "alpha", "beta") for _ in range(20)]

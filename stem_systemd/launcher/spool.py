@@ -21,7 +21,8 @@ Job content, one line:
 The claim is one ``rename(2)`` into ``active/``, atomic within a filesystem,
 so two pool processes (or two workers sharing a spool) never take the same
 job. A job whose pool process dies, or is stopped cold, goes back to
-``DIR/<name>`` to be claimed again.
+``DIR/<name>`` to be claimed again; so does, when a node starts, a job left
+in active/ by a process that is gone (a node killed outright).
 """
 
 from __future__ import annotations
@@ -171,3 +172,39 @@ def requeue_orphans(spool: StrPath, pid: int) -> list[str]:
                     os.rename(entry.path, os.path.join(spool, name))
                     names.append(name)
     return names
+
+
+def requeue_abandoned(spool: StrPath) -> list[str]:
+    """Put back every claimed job whose pool process is gone; their names.
+
+    A node killed outright (the stop timeout's SIGKILL, an OOM kill, a
+    crash of the whole machine) leaves its jobs in active/ with nobody to
+    finish them; the next node to start on this spool hands them out again.
+    A claim by a live PID (another node's pool, or a stranger that reused the
+    PID) stays where it is: the spool is shared by the nodes of one host.
+    """
+    names = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(os.path.join(spool, ACTIVE)):
+            name, at, pid_text = entry.name.rpartition("@")
+            if not (at and name and pid_text.isdigit()) or _alive(int(pid_text)):
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(entry.path, os.path.join(spool, name))
+                names.append(name)
+    return names
+
+
+def _alive(pid: int) -> bool:
+    """Does PID name a process that has not exited? A zombie has: after a node's
+    group was killed, its pool process waits as one until init reaps it
+    (seconds on some hosts), and its job must not wait with it. proc(5)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            raw = stream.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    except OSError:
+        return True  # cannot tell: leave the claim alone
+    state = raw[raw.rfind(b")") + 2 :][:1]  # the command name may contain ')'
+    return state not in (b"Z", b"X", b"x", b"")

@@ -424,11 +424,14 @@ class Supervisor:
         if self.cfg.jobs is not None:
             try:
                 spool.prepare(self.cfg.jobs)
+                abandoned = spool.requeue_abandoned(self.cfg.jobs)
             except OSError as exc:
                 raise StemError(
                     f"cannot use job spool {self.cfg.jobs}: {exc.strerror}",
                     hint="create it, or make it writable for this user",
                 ) from exc
+            for name in abandoned:
+                log.info("job %s requeued (the process that claimed it is gone)", name)
         self.notifier = Notifier()
         self.watchdog = Watchdog()
         signums = [signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGCHLD]
