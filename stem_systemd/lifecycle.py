@@ -123,6 +123,7 @@ def spawn_node(
     """Start one node (see the module docstring). Raises StemError when exec fails."""
     env = strip_notify_env(os.environ if base_env is None else base_env)
     env.update(node_environment(spec, notify_address))
+    log_existed = os.path.lexists(spec.main_logfile)
     logfd = open_logfile(spec.main_logfile)
     log_offset = os.fstat(logfd).st_size
     try:
@@ -138,29 +139,12 @@ def spawn_node(
             env=env,
             cwd=workdir,
         )
-    except FileNotFoundError as exc:
-        missing = workdir if workdir is not None and not workdir.is_dir() else spec.argv[0]
-        raise NotInstalledError(
-            f"node {spec.name}: {missing}: not found",
-            hint="set STEM_WORKER_COMMAND (or --cmd) to an installed launcher"
-            if missing == spec.argv[0]
-            else "create the directory or fix --workdir",
-        ) from exc
-    except PermissionError as exc:
-        program = shutil.which(spec.argv[0], mode=os.F_OK, path=env.get("PATH"))
-        if program is not None and os.path.isfile(program) and not os.stat(program).st_mode & 0o111:
-            # Like `stem worker exec`: a launcher without any execute bit is not installed
-            # (5); one that only this user may not run is a privilege problem (4).
-            raise NotInstalledError(
-                f"node {spec.name}: {program} is not executable",
-                hint=f"chmod +x {program}, or set STEM_WORKER_COMMAND (or --cmd) to the launcher",
-            ) from exc
-        raise PrivilegeError(
-            f"node {spec.name}: {spec.argv[0]}: permission denied",
-            hint="make the command executable for this user",
-        ) from exc
     except OSError as exc:
-        raise StemError(f"node {spec.name}: cannot run {spec.argv[0]}: {exc.strerror}") from exc
+        if not log_existed and os.fstat(logfd).st_size == 0:
+            # Nothing ran: leave no empty logfile behind either.
+            with contextlib.suppress(OSError):
+                os.unlink(spec.main_logfile)
+        raise _exec_error(spec, env, workdir, exc) from exc
     finally:
         os.close(logfd)
     pidfd = os.pidfd_open(proc.pid)
@@ -168,6 +152,39 @@ def spawn_node(
     st = procs.read_stat(proc.pid)
     starttime = st.starttime if st is not None else 0
     return Spawned(spec, proc, pidfd, starttime, time.monotonic(), log_offset)
+
+
+def _exec_error(
+    spec: NodeSpec, env: Mapping[str, str], workdir: Path | None, exc: OSError
+) -> StemError:
+    """The error for a node whose command could not be run (exit 5, 4 or 1)."""
+    if isinstance(exc, FileNotFoundError):
+        missing = workdir if workdir is not None and not workdir.is_dir() else spec.argv[0]
+        return NotInstalledError(
+            f"node {spec.name}: {missing}: not found",
+            hint="set STEM_WORKER_COMMAND (or --cmd) to an installed launcher"
+            if missing == spec.argv[0]
+            else "create the directory or fix --workdir",
+        )
+    if isinstance(exc, PermissionError):
+        if "/" in spec.argv[0] and os.path.isdir(spec.argv[0]):
+            return NotInstalledError(
+                f"node {spec.name}: {spec.argv[0]} is a directory, not a program",
+                hint="set STEM_WORKER_COMMAND (or --cmd) to the launcher's path",
+            )
+        program = shutil.which(spec.argv[0], mode=os.F_OK, path=env.get("PATH"))
+        if program is not None and os.path.isfile(program) and not os.stat(program).st_mode & 0o111:
+            # Like `stem worker exec`: a launcher without any execute bit is not installed
+            # (5); one that only this user may not run is a privilege problem (4).
+            return NotInstalledError(
+                f"node {spec.name}: {program} is not executable",
+                hint=f"chmod +x {program}, or set STEM_WORKER_COMMAND (or --cmd) to the launcher",
+            )
+        return PrivilegeError(
+            f"node {spec.name}: {spec.argv[0]}: permission denied",
+            hint="make the command executable for this user",
+        )
+    return StemError(f"node {spec.name}: cannot run {spec.argv[0]}: {exc.strerror}")
 
 
 @dataclass

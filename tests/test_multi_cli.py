@@ -221,6 +221,14 @@ def test_missing_command_exits_5(multi: Multi) -> None:
     result = multi("start", "alpha")
     assert result.returncode == 5
     assert "not found" in result.stderr
+    assert not (multi.root / "log" / "alpha.log").exists()  # nothing ran: no empty logfile
+
+
+def test_directory_as_command_exits_5(multi: Multi) -> None:
+    """A directory where the launcher should be is exit 5 naming it, not 'permission denied' (4)."""
+    result = multi("start", "alpha", "--cmd", str(multi.root))
+    assert result.returncode == 5, result.stderr
+    assert f"{multi.root} is a directory, not a program" in result.stderr
 
 
 def test_command_without_execute_bit_exits_5_like_stem_worker_exec(multi: Multi) -> None:
@@ -297,6 +305,32 @@ def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> 
     assert str(piddir) in result.stderr
     assert not strays(multi.root)
     assert not list(piddir.iterdir())
+
+
+def test_failing_log_directory_takes_back_the_new_pid_directory(multi: Multi) -> None:
+    """When the log directory cannot be made, the pid directory made just before is removed too."""
+    locked = multi.root / "locked"
+    locked.mkdir(mode=0o555)
+    locked.chmod(0o555)
+    piddir = multi.root / "fresh" / "run"
+    env = {
+        **multi.env,
+        "STEM_PIDFILE": str(piddir / "%n.pid"),
+        "STEM_LOGFILE": str(locked / "log" / "%n.log"),
+    }
+    result = subprocess.run(
+        [STEM, "worker", "multi", "start", *multi.base, "alpha"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        preexec_fn=_dropping(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) if os.geteuid() == 0 else None,
+    )
+    assert result.returncode == 4, result.stderr
+    assert f"cannot create logfile directory {locked / 'log'}" in result.stderr
+    assert not (multi.root / "fresh").exists()
+    assert not strays(multi.root)
 
 
 def test_show_creates_nothing_and_prints_argv_env_and_files(multi: Multi) -> None:

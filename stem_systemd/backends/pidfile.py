@@ -50,6 +50,15 @@ def format_uptime(seconds: float) -> str:
     return f"{s}s"
 
 
+def _missing_dirs(directory: Path) -> list[Path]:
+    """``directory`` and those of its ancestors that do not exist, outermost first."""
+    missing = []
+    while not os.path.lexists(directory) and directory.parent != directory:
+        missing.append(directory)
+        directory = directory.parent
+    return missing[::-1]
+
+
 def _ensure_dir(directory: Path, what: str) -> None:
     """Create a pid/log directory (0755) or raise one clear error naming it."""
     try:
@@ -245,14 +254,23 @@ class PidfileBackend:
         if self.workdir is not None:
             _check_workdir(self.workdir)
         seen: set[tuple[Path, str]] = set()
-        for spec in nodes:
-            for directory, what in (
-                (spec.pidfile.parent, "pidfile"),
-                (spec.main_logfile.parent, "logfile"),
-            ):
-                if (directory, what) not in seen:
-                    seen.add((directory, what))
-                    _ensure_dir(directory, what)
+        created: list[Path] = []
+        try:
+            for spec in nodes:
+                for directory, what in (
+                    (spec.pidfile.parent, "pidfile"),
+                    (spec.main_logfile.parent, "logfile"),
+                ):
+                    if (directory, what) not in seen:
+                        seen.add((directory, what))
+                        created += _missing_dirs(directory)
+                        _ensure_dir(directory, what)
+        except BaseException:
+            # One directory failed: take back the ones made for this run.
+            for directory in reversed(created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()  # only while empty
+            raise
 
     def start(self, nodes: Sequence[NodeSpec], timeout: float) -> list[NodeReport]:
         """Start every node not running; return when each is ready or has failed."""
