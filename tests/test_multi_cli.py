@@ -354,6 +354,17 @@ def test_bad_placeholder_and_bad_signal_are_usage_errors(multi: Multi) -> None:
     assert sig.returncode == 2 and "unknown signal" in sig.stderr
 
 
+def test_another_verbs_option_is_a_usage_error_not_a_worker_option(multi: Multi) -> None:
+    """start --rolling names the verb --rolling belongs to (exit 2) and starts nothing."""
+    result = multi("start", "alpha", "--rolling")
+    assert result.returncode == 2
+    assert "--rolling is an option of `stem worker multi restart`, not of start" in result.stderr
+    assert not strays(multi.root)
+    assert multi("stop", "alpha", "--signal=TERM").returncode == 2
+    # After `--` it is the workers' business.
+    assert "--rolling" in multi("show", "alpha", "--", "--rolling").stdout
+
+
 def test_restart_rolling_and_kill(multi: Multi) -> None:
     """restart --rolling replaces both nodes; kill --whom all ends them and drops pidfiles."""
     assert multi("start", "alpha", "beta").returncode == 0

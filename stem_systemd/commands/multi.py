@@ -117,6 +117,7 @@ class Run:
         self.settings = config.load_settings(flags, os.environ)
         for warning in self.settings.warnings:
             click.echo(f"Warning: {warning}", err=True)
+        _refuse_other_verbs_options(ctx, list(params["nodes"]))
         self.specs = nodes.expand(
             list(params["nodes"]),
             list(ctx.meta.get(PASSTHROUGH, [])),
@@ -153,6 +154,32 @@ class Run:
         code = render.worst_code(reports)
         if code:
             raise click.exceptions.Exit(code)
+
+
+def _refuse_other_verbs_options(ctx: click.Context, args: Sequence[str]) -> None:
+    """``start --rolling`` is a slip, not a worker option: name the verb it belongs to.
+
+    Unknown options go to the nodes (celery multi's rule), so without this a
+    restart option given to start would reach every worker, which would exit
+    with a usage error in its log.
+    """
+    here = ctx.command
+    parent = ctx.parent.command if ctx.parent is not None else None
+    if not isinstance(parent, click.Group):
+        return
+    mine = {name for p in here.params for name in p.opts}
+    for verb_name, verb in parent.commands.items():
+        for param in verb.params:
+            for name in param.opts:
+                if not name.startswith("--") or name in mine:
+                    continue
+                if any(arg == name or arg.startswith(name + "=") for arg in args):
+                    raise UsageError(
+                        f"{name} is an option of `stem worker multi {verb_name}`,"
+                        f" not of {ctx.info_name}",
+                        hint=f"drop it, or give it to the workers after `--` ({ctx.info_name}"
+                        f" NODES -- {name})",
+                    )
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
