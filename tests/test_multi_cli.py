@@ -286,25 +286,36 @@ def _dropping(*caps: int) -> Callable[[], None]:
     return drop
 
 
-def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> None:
-    """Without permission on the pid directory: one Error line, exit 4, no process."""
-    piddir = multi.root / "run"
-    piddir.mkdir(mode=0o555)
-    piddir.chmod(0o555)
-    result = subprocess.run(
-        [STEM, "worker", "multi", "start", *multi.base, "alpha", "beta"],
-        env=multi.env,
+def _without_dac(
+    multi: Multi, verb: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a verb as if not root for file permissions (root drops CAP_DAC_*; others are already)."""
+    return subprocess.run(
+        [STEM, "worker", "multi", verb, *multi.base, *args],
+        env=multi.env if env is None else env,
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
         preexec_fn=_dropping(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) if os.geteuid() == 0 else None,
     )
+
+
+def test_unwritable_pid_directory_is_exit_4_and_starts_nothing(multi: Multi) -> None:
+    """Without permission on the pid directory: one Error line, exit 4, no process."""
+    piddir = multi.root / "run"
+    piddir.mkdir(mode=0o555)
+    piddir.chmod(0o555)
+    result = _without_dac(multi, "start", "alpha", "beta")
     assert result.returncode == 4, result.stderr
     assert result.stderr.count("Error:") == 1
     assert str(piddir) in result.stderr
     assert not strays(multi.root)
     assert not list(piddir.iterdir())
+    # Nothing can run there: stop and status say so instead of failing on the lock.
+    stopped = _without_dac(multi, "stop", "alpha", "beta")
+    assert stopped.returncode == 0, stopped.stderr
+    assert _without_dac(multi, "status", "alpha", "beta").returncode == 3
 
 
 def test_failing_log_directory_takes_back_the_new_pid_directory(multi: Multi) -> None:
@@ -318,15 +329,7 @@ def test_failing_log_directory_takes_back_the_new_pid_directory(multi: Multi) ->
         "STEM_PIDFILE": str(piddir / "%n.pid"),
         "STEM_LOGFILE": str(locked / "log" / "%n.log"),
     }
-    result = subprocess.run(
-        [STEM, "worker", "multi", "start", *multi.base, "alpha"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        preexec_fn=_dropping(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) if os.geteuid() == 0 else None,
-    )
+    result = _without_dac(multi, "start", "alpha", env=env)
     assert result.returncode == 4, result.stderr
     assert f"cannot create logfile directory {locked / 'log'}" in result.stderr
     assert not (multi.root / "fresh").exists()

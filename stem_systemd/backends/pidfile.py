@@ -182,6 +182,14 @@ class PidfileBackend:
                 except FileNotFoundError:
                     held.append(spec)  # no pid directory: nothing can be running
                     continue
+                except PrivilegeError as exc:
+                    if not os.path.lexists(spec.pidfile):
+                        # No lock for us, but no pidfile either: nothing of this
+                        # node runs (start checks the directory before this).
+                        held.append(spec)
+                        continue
+                    reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
+                    continue
                 except StemError as exc:
                     reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
                     continue
