@@ -16,6 +16,7 @@ from stem_systemd import __version__
 from stem_systemd.commands.multi import multi
 from stem_systemd.commands.node_exec import node_exec
 from stem_systemd.errors import StemError
+from stem_systemd.interrupts import Terminated
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
@@ -42,14 +43,6 @@ def worker() -> None:
 
 worker.add_command(multi)
 worker.add_command(node_exec)
-
-
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so a verb cleans up half-done work."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _terminated(signum: int, _frame: object) -> None:

@@ -25,6 +25,18 @@ Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | No
 HELD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so a verb cleans up half-done work.
+
+    Raised by the CLI's handler (see :mod:`stem_systemd.cli`); backends catch
+    it beside KeyboardInterrupt to take back what an interrupted verb began.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 @contextmanager
 def deferred(*, reraise: bool = True) -> Iterator[None]:
     """Record SIGINT/SIGTERM/SIGHUP inside the block; re-raise the first one after it.

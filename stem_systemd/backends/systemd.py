@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from stem_systemd import proc
+from stem_systemd import interrupts, proc
 from stem_systemd.backends import systemd_dropins as dropins
 from stem_systemd.backends import systemd_units as su
 from stem_systemd.backends.base import NodeReport, State
@@ -65,6 +65,7 @@ _DOING = {
 }
 
 _KILL_GRACE = 10.0  # seconds to wait for the cgroup to empty after SIGKILL
+_ABORT_WAIT = 10.0  # seconds an interrupted start gives its nodes to stop before SIGKILL
 _POLL = 0.25  # longest single bus wait; job objects are re-checked every second
 
 
@@ -183,7 +184,13 @@ class _Conn:
         return su.info_from_properties(unit, props)
 
     def watch_jobs(self) -> None:
-        """Listen for JobRemoved before any job exists, so no completion can be missed."""
+        """Listen for JobRemoved before any job exists, so no completion can be missed.
+
+        Once per connection: systemd refuses a second Subscribe ("Client is
+        already subscribed"), e.g. when an interrupted start stops its units.
+        """
+        if self._callback is not None:
+            return
 
         def on_removed(msg: Any, error: object = None, userdata: object = None) -> None:
             # Exceptions cannot propagate out of a pystemd callback: log them instead.
@@ -348,8 +355,19 @@ class SystemdBackend:
             changed = dropins.write_args(self.runtime_dir, nodes, units, clear=clear_args)
             if changed:
                 self._reload(conn)
-            issued, refused = self._issue(conn, method, units)
-            done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
+            issued: dict[str, bytes] = {}
+            try:
+                with interrupts.deferred():  # every job queued is one we know of
+                    issued, refused = self._issue(conn, method, units)
+                done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
+            except (KeyboardInterrupt, interrupts.Terminated):
+                # Ctrl-C, TERM or HUP while systemd works on our jobs: take back
+                # what this run began, as the pidfile backend does, instead of
+                # saying "Aborted" while the nodes come up anyway.
+                begun = [u for u in issued if not (verb == "start" and before[u] == "active")]
+                with interrupts.deferred(reraise=False):
+                    self._stop_units(conn, begun, _ABORT_WAIT)
+                raise
             results = {unit: done[job] for unit, job in issued.items()}
             reports = []
             for node, unit, path in zip(nodes, units, paths, strict=True):
@@ -411,17 +429,7 @@ class SystemdBackend:
         with self._connect() as conn:
             paths = self._load_all(conn, units)
             before = {u: conn.active_state(u, p) for u, p in zip(units, paths, strict=True)}
-            issued, refused = self._issue(conn, "StopUnit", units)
-            done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
-            results = {unit: done[job] for unit, job in issued.items()}
-            late = [unit for unit, result in results.items() if result is None]
-            for unit in late:
-                # The unit's TimeoutStopSec= may be longer than ours: enforce ours,
-                # as the pidfile backend does (KILL what is left of the node).
-                with contextlib.suppress(_dbus_errors().DBusBaseError):
-                    conn.call("KillUnit", b"ssi", unit.encode(), b"all", signal.SIGKILL)
-            if late:
-                conn.wait_jobs([issued[u] for u in late], time.monotonic() + _KILL_GRACE)
+            refused, results, late = self._stop_units(conn, units, timeout)
             reports = []
             for node, unit, path in zip(nodes, units, paths, strict=True):
                 info = conn.info(unit, path)
@@ -440,6 +448,23 @@ class SystemdBackend:
                     self._attach_journal(report, unit)
                 reports.append(report)
         return reports
+
+    def _stop_units(
+        self, conn: _Conn, units: Sequence[str], timeout: float
+    ) -> tuple[dict[str, str], dict[str, str | None], list[str]]:
+        """StopUnit all, wait, SIGKILL the cgroups still there: (refused, job results, killed)."""
+        issued, refused = self._issue(conn, "StopUnit", units)
+        done = conn.wait_jobs(list(issued.values()), time.monotonic() + timeout)
+        results = {unit: done[job] for unit, job in issued.items()}
+        late = [unit for unit, result in results.items() if result is None]
+        for unit in late:
+            # The unit's TimeoutStopSec= may be longer than ours: enforce ours,
+            # as the pidfile backend does (KILL what is left of the node).
+            with contextlib.suppress(_dbus_errors().DBusBaseError):
+                conn.call("KillUnit", b"ssi", unit.encode(), b"all", signal.SIGKILL)
+        if late:
+            conn.wait_jobs([issued[u] for u in late], time.monotonic() + _KILL_GRACE)
+        return refused, results, late
 
     def kill(self, nodes: Sequence[NodeSpec], signum: int, whom: str) -> list[NodeReport]:
         """KillUnit with ``whom`` main (the main PID) or all (every process in the cgroup)."""

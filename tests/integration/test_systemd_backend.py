@@ -153,6 +153,27 @@ def test_start_waits_for_ready_and_args_survive_restart(box: Sys) -> None:
         assert box.show(unit(node))["ActiveState"] == "inactive"
 
 
+INTERRUPTED_START = """
+stem worker multi start s6 s7 -- --ready-delay 60 & pid=$!
+i=0
+until [ "$(systemctl is-active stem-worker@s6 stem-worker@s7 | grep -c '^activating$')" = 2 ] ||
+      [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM $pid
+wait $pid
+echo "rc=$?"
+"""
+
+
+def test_interrupted_start_stops_the_units_it_began(box: Sys) -> None:
+    """TERM while start waits for READY=1 stops the units it began (143), none left starting."""
+    _, out, err = box.sh(INTERRUPTED_START)
+    assert "rc=143" in out, out + err
+    assert "Aborted: SIGTERM." in err
+    for node in ("s6", "s7"):
+        assert box.show(unit(node))["ActiveState"] in ("inactive", "failed"), box.show(unit(node))
+    assert "stem-worker@" not in box.ok("systemctl list-jobs --no-legend")
+
+
 def test_start_failure_reports_reason_and_journal(box: Sys) -> None:
     """A worker that exits at start fails the start with its exit status and journal lines."""
     code, out, err = box.stem("start", "gamma", "--", "--no-such-option")
