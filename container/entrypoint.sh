@@ -18,6 +18,11 @@
 # (`docker run IMAGE -c 2`); anything else runs instead of the supervisor
 # (`docker run IMAGE stem worker multi show`).
 set -eu
+# As PID 1 without a handler a TERM would simply be dropped by the kernel;
+# until `exec` hands over to stem (which records signals from its first
+# lines on), a docker stop ends the container at once, nothing started yet.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     exec "$@"
@@ -29,9 +34,6 @@ if [ -z "${STEM_WORKER_NODES:-}" ]; then
     exit 2
 fi
 
-# Node names are words, never globs.
-set -f
-# shellcheck disable=SC2086 # one argument per node name
-set -- $STEM_WORKER_NODES "$@"
-set +f
+# No names on the command line: stem reads STEM_WORKER_NODES itself, with
+# the same quoting rules as `stem worker multi show` ("alpha 'my worker'").
 exec stem worker multi start --foreground --backend=pidfile "$@"
