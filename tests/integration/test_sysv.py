@@ -225,3 +225,36 @@ def test_usage_and_configuration_errors(box: Box) -> None:
     assert code == 4, out
     code, out = box.service("stem-worker", "start")
     assert code == 6 and "nosuchuser" in out, out
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('STEMD_NODES="alpha\n', "is not valid sh"),  # a syntax error in the file itself
+        ('STEMD_GROUP="nosuchgroup"\n', "group nosuchgroup does not exist"),
+        ('STEMD_OPTS="--jobs \'x"\n', "STEMD_OPTS is not valid sh words"),
+        ('STEMD_START_TIMEOUT="soon"\n', "STEM_START_TIMEOUT"),  # found by stem itself
+    ],
+)
+def test_broken_defaults_are_not_configured_and_status_unknown(
+    box: Box, line: str, says: str
+) -> None:
+    """A broken /etc/default/stem: start and stop exit 6, status 4 (LSB), one line naming it."""
+    box.ok("cat >> /etc/default/stem", stdin=line)
+    for action, want in (("start", 6), ("stop", 6), ("status", 4)):
+        code, out = box.service("stem-worker", action)
+        assert code == want, f"{action}: {out}"
+        assert says in out, out
+    assert not box.main_pids()
+
+
+def test_quoted_node_name_in_the_defaults(box: Box) -> None:
+    """STEMD_NODES="alpha 'my worker'" is two nodes, read with shell quotes as everywhere."""
+    box.ok("cat >> /etc/default/stem", stdin="STEMD_NODES=\"alpha 'my worker'\"\n")
+    code, out = box.service("stem-worker", "start")
+    assert code == 0, out
+    assert box.pid("'/run/stem/my worker.pid'") is not None
+    assert len(box.main_pids()) == 2
+    code, out = box.service("stem-worker", "stop")
+    assert code == 0, out
+    assert box.service("stem-worker", "status")[0] == 3
