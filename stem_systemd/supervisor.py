@@ -244,8 +244,13 @@ class Supervisor:
                 )
                 self.failed = True
 
-    def _start(self, nodes: Sequence[_Node]) -> bool:
-        """Spawn nodes and wait for READY=1 (like `start`); False when any failed."""
+    def _start(self, nodes: Sequence[_Node], *, retry: bool = False) -> bool:
+        """Spawn nodes and wait for READY=1 (like `start`); False when any failed.
+
+        ``retry``: a failed node is scheduled for another try (a restart of a
+        node that died). At the first start a failure ends the run instead,
+        so nothing may say "restarting".
+        """
         assert self._listener is not None
         deadline = time.monotonic() + self.start_timeout
         spawned: list[lifecycle.Spawned] = []
@@ -260,7 +265,8 @@ class Supervisor:
             except StemError as exc:
                 say(f"{node.spec.name}: failed: {exc.message}")
                 ok = False
-                self._schedule_retry(node)
+                if retry:
+                    self._schedule_retry(node)
                 continue
             self._children[sp.pid] = sp.proc
             try:
@@ -270,7 +276,8 @@ class Supervisor:
                 self._forget(sp)
                 say(f"{node.spec.name}: failed: {getattr(exc, 'message', exc)}")
                 ok = False
-                self._schedule_retry(node)
+                if retry:
+                    self._schedule_retry(node)
                 continue
             spawned.append(sp)
         results = lifecycle.wait_ready(
@@ -300,7 +307,8 @@ class Supervisor:
                 continue  # TERM/INT while starting: no log tail, no retry
             for line in lifecycle.log_tail(sp.spec.main_logfile, since=sp.log_offset):
                 say(f"{sp.spec.name}:   {line}")
-            self._schedule_retry(node)
+            if retry:
+                self._schedule_retry(node)
         return ok
 
     def _stop_requested(self) -> bool:
@@ -399,7 +407,7 @@ class Supervisor:
             node.recent(now, self.restart_window).append(now)
             self._kill_leftover(node)
         if due and not self.failed:
-            self._start(due)
+            self._start(due, retry=True)
 
     def _stop_all(self) -> bool:
         """TERM every node, KILL what outlives the stop timeout; True when all went cleanly."""

@@ -92,6 +92,9 @@ FAKE = textwrap.dedent(
 
     while mode == "never":  # never ready
         time.sleep(0.05)
+    if mode == "fail":  # exits before READY=1
+        print("cannot reach the broker", flush=True)
+        sys.exit(2)
     notify("READY=1\\nSTATUS=fake worker up")
     if mode == "crash":
         sys.exit(3)
@@ -243,6 +246,19 @@ def test_stop_signal_while_starting_ends_the_start_at_once(supervise: Start, sig
     assert "alpha: failed: start interrupted" in log, log
     assert "not ready before the start timeout" not in log and "restarting" not in log
     assert not run.pidfile("alpha").exists() and not run.pidfile("beta").exists()
+
+
+def test_node_failing_at_the_first_start_ends_the_run_without_restart_talk(
+    supervise: Start,
+) -> None:
+    """A node failing before READY=1 at the first start: exit 1, its reason, no "restarting"."""
+    run = supervise(["alpha", "beta"], mode="fail")
+    assert run.wait() == 1
+    log = run.log()
+    assert "alpha: failed: exit status 2 before it was ready" in log, log
+    assert "cannot reach the broker" in log
+    assert "restarting" not in log, log
+    assert "not every node started; stopping the others" in log
 
 
 def test_node_killed_by_sigkill_is_restarted(supervise: Start) -> None:
