@@ -367,3 +367,27 @@ def test_stem_worker_multi_start_foreground(supervise: Start) -> None:
     run.wait_ready("beta")
     assert _stopped_cleanly(run) == 0, run.log()
     assert (run.tmp / "alpha.job-done").exists() and (run.tmp / "beta.job-done").exists()
+
+
+def test_stop_beside_a_running_supervisor_names_it(supervise: Start) -> None:
+    """`stop` of a node a --foreground supervisor holds: exit 1, and the hint says to stop that."""
+    run = supervise(["alpha"], cli=True)
+    run.wait_ready("alpha")
+    other = subprocess.run(
+        [
+            *(sys.executable, "-m", "stem_systemd", "worker", "multi", "stop"),
+            *("--backend=pidfile", "--timeout=1", "--env-file=/dev/null"),
+            f"--pidfile={run.tmp}/run/%n.pid",
+            f"--logfile={run.tmp}/log/%n%I.log",
+            "alpha",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert other.returncode == 1, other.stdout + other.stderr
+    report = other.stdout + other.stderr
+    assert "another stem run holds the node's lock" in report
+    assert "supervisor" in report and "docker stop" in report
+    assert _stopped_cleanly(run) == 0, run.log()

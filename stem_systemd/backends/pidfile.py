@@ -196,9 +196,13 @@ class PidfileBackend:
                 if got:
                     held.append(spec)
                 else:
-                    reports.append(
-                        _failure(spec.name, "failed: another stem run holds the node's lock")
+                    held_by = StemError(
+                        "another stem run holds the node's lock",
+                        hint="wait for it; a `start --foreground` supervisor (a container's"
+                        " PID 1) holds its nodes' locks while it runs: stop it instead"
+                        " (docker stop, or TERM to it)",
                     )
+                    reports.append(_failure(spec.name, f"failed: {held_by.message}", held_by))
             yield held, reports
 
     def _inspect(self, spec: NodeSpec) -> tuple[_Live | None, NodeReport | None, str]:
