@@ -368,6 +368,15 @@ def test_another_verbs_option_is_a_usage_error_not_a_worker_option(multi: Multi)
     assert "--rolling" in multi("show", "alpha", "--", "--rolling").stdout
 
 
+@pytest.mark.parametrize("args", [["--", "--jobs", "/tmp"], ["-c", "4"]])
+def test_enable_with_worker_options_is_a_usage_error(multi: Multi, args: list[str]) -> None:
+    """enable/disable would drop worker options silently: exit 2, pointing at start."""
+    for verb in ("enable", "disable"):
+        result = multi(verb, "alpha", *args)
+        assert result.returncode == 2, result.stderr
+        assert f"{verb} takes node names only" in result.stderr
+
+
 def test_restart_rolling_and_kill(multi: Multi) -> None:
     """restart --rolling replaces both nodes; kill --whom all ends them and drops pidfiles."""
     assert multi("start", "alpha", "beta").returncode == 0

@@ -338,6 +338,14 @@ def _unit_files_verb(verb: str) -> Callable[..., None]:
     def command(ctx: click.Context, /, **params: Any) -> None:
         if params.get("timeout") is not None:
             params["start_timeout"] = params["stop_timeout"] = params["timeout"]
+        if ctx.meta.get(PASSTHROUGH) or any(a.startswith("-") for a in params["nodes"]):
+            # They would be dropped without a word: a unit gets its arguments
+            # from `start` (a runtime drop-in) or from STEM_WORKER_ARGS.
+            raise UsageError(
+                f"{verb} takes node names only, no worker options",
+                hint="give worker options to `stem worker multi start` (they reach the"
+                " node's unit), or put them in STEM_WORKER_COMMAND (/etc/stem/stem.env)",
+            )
         run = Run(ctx, params)
         backend = run.backend()
         method = getattr(backend, verb, None)
