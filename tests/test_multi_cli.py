@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -441,39 +442,35 @@ def test_pidfile_planted_by_another_user_does_not_get_our_process_killed(multi: 
         ours.wait()
 
 
-def test_interrupted_start_leaves_no_node_and_no_pidfile(multi: Multi) -> None:
-    """Ctrl-C while start waits for READY=1 kills the half-started node and drops its pidfile."""
-    pidfile = multi.root / "run" / "alpha.pid"
-    run = multi.popen("start", "alpha", "--ready-delay", "300")
+@contextlib.contextmanager
+def interrupted_start(multi: Multi, *args: str, code: int = 130) -> Iterator[subprocess.Popen[str]]:
+    """Run ``start ARGS`` for the block to interrupt; then: exit ``code``, no pidfile, no node."""
+    run = multi.popen("start", *args)
     try:
-        wait_until(pidfile.exists, timeout=60)
-        run.send_signal(signal.SIGINT)
-        run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    assert run.returncode == 130  # 128 + SIGINT, the shell convention
-    assert not pidfile.exists()
-    wait_until(lambda: not strays(multi.root), timeout=30)
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
-def test_terminated_start_leaves_no_node_and_no_pidfile(multi: Multi, signum: int) -> None:
-    """TERM or HUP while start waits for READY=1 cleans up like Ctrl-C and exits 128 + signal."""
-    pidfile = multi.root / "run" / "alpha.pid"
-    run = multi.popen("start", "alpha", "--ready-delay", "300")
-    try:
-        wait_until(pidfile.exists, timeout=60)
-        run.send_signal(signum)
+        yield run
         _, err = run.communicate(timeout=120)
     finally:
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert run.returncode == 128 + signum, err
-    assert not pidfile.exists()
+    assert run.returncode == code, err
+    assert not list((multi.root / "run").glob("*.pid"))
     wait_until(lambda: not strays(multi.root), timeout=30)
+
+
+def test_interrupted_start_leaves_no_node_and_no_pidfile(multi: Multi) -> None:
+    """Ctrl-C while start waits for READY=1 kills the half-started node and drops its pidfile."""
+    with interrupted_start(multi, "alpha", "--ready-delay", "300") as run:  # 130: 128 + SIGINT
+        wait_until((multi.root / "run" / "alpha.pid").exists, timeout=60)
+        run.send_signal(signal.SIGINT)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_terminated_start_leaves_no_node_and_no_pidfile(multi: Multi, signum: int) -> None:
+    """TERM or HUP while start waits for READY=1 cleans up like Ctrl-C and exits 128 + signal."""
+    with interrupted_start(multi, "alpha", "--ready-delay", "300", code=128 + signum) as run:
+        wait_until((multi.root / "run" / "alpha.pid").exists, timeout=60)
+        run.send_signal(signum)
 
 
 def test_signal_while_spawning_leaves_no_node_behind(multi: Multi) -> None:
@@ -483,34 +480,16 @@ def test_signal_while_spawning_leaves_no_node_behind(multi: Multi) -> None:
     used to keep running with no pidfile (a run in two left one behind).
     """
     run_dir = multi.root / "run"
-    run = multi.popen("start", "12", "--ready-delay", "300")
-    try:
+    with interrupted_start(multi, "12", "--ready-delay", "300") as run:
         wait_until(lambda: run_dir.is_dir() and any(run_dir.glob("*.pid")), timeout=60)
         run.send_signal(signal.SIGINT)
-        run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    assert run.returncode == 130
-    assert not list(run_dir.glob("*.pid"))
-    wait_until(lambda: not strays(multi.root), timeout=30)
 
 
 def test_second_ctrl_c_does_not_cut_the_cleanup_short(multi: Multi) -> None:
     """A second Ctrl-C soon after the first still lets start kill every node, drop every pidfile."""
     run_dir = multi.root / "run"
-    run = multi.popen("start", "12", "--ready-delay", "300")
-    try:
+    with interrupted_start(multi, "12", "--ready-delay", "300") as run:
         wait_until(lambda: len(list(run_dir.glob("*.pid"))) == 12, timeout=60)
         run.send_signal(signal.SIGINT)
         wait_until(lambda: len(list(run_dir.glob("*.pid"))) < 12, timeout=60, pause=0.001)
         run.send_signal(signal.SIGINT)
-        run.communicate(timeout=120)
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.wait()
-    assert run.returncode == 130
-    assert not list(run_dir.glob("*.pid"))
-    wait_until(lambda: not strays(multi.root), timeout=30)
