@@ -1,3 +1,3 @@
-from stem_systemd.cli import main
+from stem_systemd.entry import main
 
 main()

@@ -9,31 +9,15 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
 
-# Before anything slow: record TERM, HUP and INT that come while Python
-# imports click and the commands, and act on them in main(). A container's
-# PID 1 has no default action at all (the kernel drops a signal PID 1 has no
-# handler for), so a `docker stop` in these milliseconds used to be lost and
-# the engine's SIGKILL came at the end of the grace period.
-_early: list[int] = []
+import click
 
-
-def _record_early(signum: int, _frame: FrameType | None) -> None:
-    _early.append(signum)
-
-
-for _signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-    if signal.getsignal(_signum) in (signal.SIG_DFL, signal.default_int_handler):
-        signal.signal(_signum, _record_early)
-
-import click  # noqa: E402
-
-from stem_systemd import __version__  # noqa: E402
-from stem_systemd.commands.multi import multi  # noqa: E402
-from stem_systemd.commands.node_exec import node_exec  # noqa: E402
-from stem_systemd.errors import StemError  # noqa: E402
-from stem_systemd.interrupts import Terminated  # noqa: E402
+from stem_systemd import __version__
+from stem_systemd.commands.multi import multi
+from stem_systemd.commands.node_exec import node_exec
+from stem_systemd.entry import EARLY, record_early
+from stem_systemd.errors import StemError
+from stem_systemd.interrupts import Terminated
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
@@ -67,21 +51,21 @@ def _terminated(signum: int, _frame: object) -> None:
 
 
 def _take_over_signals() -> None:
-    """TERM and HUP unwind like Ctrl-C; a signal recorded while importing acts now.
+    """TERM and HUP unwind like Ctrl-C; a signal the entry point recorded acts now.
 
     By default TERM and HUP would end us on the spot, skipping the cleanup
     every verb does on KeyboardInterrupt (e.g. start killing half-started
     nodes). A signal ignored by whoever started us (nohup) stays ignored.
     """
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) in (signal.SIG_DFL, _record_early):
+        if signal.getsignal(signum) in (signal.SIG_DFL, record_early):
             signal.signal(signum, _terminated)
-    if signal.getsignal(signal.SIGINT) is _record_early:
+    if signal.getsignal(signal.SIGINT) is record_early:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
-    if _early:
-        if _early[0] == signal.SIGINT:
+    if EARLY:
+        if EARLY[0] == signal.SIGINT:
             raise KeyboardInterrupt
-        raise Terminated(_early[0])
+        raise Terminated(EARLY[0])
 
 
 def main() -> None:
