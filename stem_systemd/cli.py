@@ -17,7 +17,7 @@ from stem_systemd.commands.multi import multi
 from stem_systemd.commands.node_exec import node_exec
 from stem_systemd.entry import EARLY, record_early
 from stem_systemd.errors import StemError
-from stem_systemd.interrupts import Terminated
+from stem_systemd.interrupts import HELD, Terminated
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
@@ -46,26 +46,39 @@ worker.add_command(multi)
 worker.add_command(node_exec)
 
 
-def _terminated(signum: int, _frame: object) -> None:
+def _interrupt(signum: int, _frame: object) -> None:
+    """The first INT, TERM or HUP unwinds the verb (KeyboardInterrupt / Terminated).
+
+    Only the first: later ones are held from here on. Two signals landing in
+    one poll(2) run their handlers back to back, and a second exception would
+    leave a verb's cleanup (start killing its half-started nodes) before it
+    began. The first signal also decides the exit code.
+    """
+    for other in HELD:
+        if signal.getsignal(other) is _interrupt:
+            signal.signal(other, _held)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     raise Terminated(signum)
 
 
+def _held(_signum: int, _frame: object) -> None:
+    """After the first interrupt: the verb is already unwinding towards its exit."""
+
+
 def _take_over_signals() -> None:
-    """TERM and HUP unwind like Ctrl-C; a signal the entry point recorded acts now.
+    """INT, TERM and HUP unwind the verb (once); a signal the entry point recorded acts now.
 
     By default TERM and HUP would end us on the spot, skipping the cleanup
     every verb does on KeyboardInterrupt (e.g. start killing half-started
-    nodes). A signal ignored by whoever started us (nohup) stays ignored.
+    nodes). A signal ignored by whoever started us (nohup, a background job's
+    INT) stays ignored.
     """
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(signum) in (signal.SIG_DFL, record_early):
-            signal.signal(signum, _terminated)
-    if signal.getsignal(signal.SIGINT) is record_early:
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt
+    for signum in HELD:
+        if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler, record_early):
+            signal.signal(signum, _interrupt)
     if EARLY:
-        if EARLY[0] == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(EARLY[0])
+        _interrupt(EARLY[0], None)
 
 
 def main() -> None:

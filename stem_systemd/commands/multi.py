@@ -168,18 +168,23 @@ def _refuse_other_verbs_options(ctx: click.Context, args: Sequence[str]) -> None
     if not isinstance(parent, click.Group):
         return
     mine = {name for p in here.params for name in p.opts}
+    owners: dict[str, list[str]] = {}
     for verb_name, verb in parent.commands.items():
         for param in verb.params:
             for name in param.opts:
-                if not name.startswith("--") or name in mine:
-                    continue
-                if any(arg == name or arg.startswith(name + "=") for arg in args):
-                    raise UsageError(
-                        f"{name} is an option of `stem worker multi {verb_name}`,"
-                        f" not of {ctx.info_name}",
-                        hint=f"drop it, or give it to the workers after `--` ({ctx.info_name}"
-                        f" NODES -- {name})",
-                    )
+                if name.startswith("--") and name not in mine:
+                    owners.setdefault(name, []).append(verb_name)
+    for name, verbs in owners.items():
+        if any(arg == name or arg.startswith(name + "=") for arg in args):
+            to_workers = ctx.info_name in ("start", "restart", "show")
+            raise UsageError(
+                f"{name} is an option of `stem worker multi {'/'.join(verbs)}`,"
+                f" not of {ctx.info_name}",
+                hint=f"drop it, or give it to the workers after `--` ({ctx.info_name}"
+                f" NODES -- {name})"
+                if to_workers
+                else "drop it",
+            )
 
 
 @click.group(context_settings={"help_option_names": ["--help"]})
