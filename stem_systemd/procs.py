@@ -233,6 +233,35 @@ def groups_members(floors: Mapping[int, int]) -> dict[int, list[Member]]:
     return members
 
 
+def session_leaders_by_env(key: str) -> dict[str, int]:
+    """Live session leaders whose environment sets ``key``: its value -> PID (the oldest wins).
+
+    One /proc scan. Only processes whose environment we may read (our own
+    user's, or any as root) are seen; proc(5).
+    """
+    prefix = os.fsencode(key) + b"="
+    found: dict[str, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        st = read_stat(pid)
+        if st is None or st.sid != pid or st.exited:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as fh:
+                environ = fh.read()
+        except OSError:
+            continue
+        for item in environ.split(b"\0"):
+            if item.startswith(prefix):
+                value = os.fsdecode(item[len(prefix) :])
+                if value not in found or st.starttime < found[value][1]:
+                    found[value] = (pid, st.starttime)
+                break
+    return {value: pid for value, (pid, _) in found.items()}
+
+
 def signal_group(pgid: int, not_before: int, signum: int) -> list[Member]:
     """Signal every member of the group (see :func:`group_members`); return them.
 

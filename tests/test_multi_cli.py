@@ -147,6 +147,30 @@ def test_job_of_a_killed_node_is_worked_after_the_next_start(multi: Multi) -> No
     assert multi("stop", "alpha").returncode == 0
 
 
+def test_node_running_without_its_pidfile_is_found_again(multi: Multi) -> None:
+    """A node whose stem was SIGKILLed before writing its pidfile: status sees it, start/stop adopt.
+
+    The lost pidfile is made here by deleting it (a real SIGKILL of stem hits
+    that window only sometimes); the node is exactly what such a stem leaves.
+    """
+    assert multi("start", "alpha").returncode == 0
+    [pid] = multi.main_pids()
+    pidfile = multi.root / "run" / "alpha.pid"
+    pidfile.unlink()
+    status = multi("status", "alpha")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert f"running without a pidfile (pid {pid})" in status.stdout
+    started = multi("start", "alpha")
+    assert started.returncode == 0 and f"already running (pid {pid})" in started.stdout
+    assert multi.main_pids() == [pid]  # no twin
+    pidfile.unlink()
+    stopped = multi("stop", "alpha")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "stopped" in stopped.stdout
+    wait_until(lambda: not strays(multi.root), timeout=30)
+    assert not pidfile.exists()
+
+
 def test_twenty_concurrent_starts_leave_exactly_two_workers(multi: Multi) -> None:
     """Twenty racing `start alpha beta` runs all succeed and start each node exactly once."""
     runs = [multi.popen("start", "alpha", "beta") for _ in range(20)]

@@ -164,6 +164,7 @@ class PidfileBackend:
         self.stop_timeout = stop_timeout
         self.ready_after = ready_after
         self.workdir = workdir
+        self._orphans: dict[str, int] | None = None  # see _orphan
 
     # -- helpers -------------------------------------------------------------
 
@@ -234,8 +235,35 @@ class PidfileBackend:
                 "",
             )
         if check.liveness is Liveness.ABSENT or check.record is None:
-            return None, None, ""
+            return self._adopt(spec)
         return self._pin(spec, check.record)
+
+    def _orphan(self, spec: NodeSpec) -> int | None:
+        """The PID of a node of ours that runs without its pidfile, if any.
+
+        A `stem` killed outright (SIGKILL, the OOM killer) between spawning a
+        node and writing its pidfile leaves such a node: its own session, and
+        STEM_WORKER_PIDFILE naming this pidfile in its environment. One /proc
+        scan per command, on the first node found without a pidfile.
+        """
+        if self._orphans is None:
+            self._orphans = procs.session_leaders_by_env("STEM_WORKER_PIDFILE")
+        return self._orphans.pop(str(spec.pidfile), None)
+
+    def _adopt(self, spec: NodeSpec) -> tuple[_Live | None, NodeReport | None, str]:
+        """Give an orphaned node (see :meth:`_orphan`) its pidfile back and pin it."""
+        pid = self._orphan(spec)
+        if pid is None:
+            return None, None, ""
+        record = pidfiles.record_for(pid, ready=False)  # readiness unknown: "starting"
+        if record.identity is None:
+            return None, None, ""  # gone meanwhile
+        try:
+            pidfiles.write(spec.pidfile, record)
+        except (StemError, OSError):
+            return None, None, ""  # then it stays an orphan; the write error shows at spawn
+        live, report, _ = self._pin(spec, record)
+        return live, report, f"pidfile restored for pid {pid}, which ran without one"
 
     def _pin(
         self, spec: NodeSpec, record: pidfiles.Record
@@ -576,6 +604,16 @@ class PidfileBackend:
             )
         record = check.record
         if check.liveness is Liveness.ABSENT or record is None:
+            orphan = self._orphan(spec)  # status takes no lock: it reports, start/stop adopt
+            if orphan is not None:
+                return NodeReport(
+                    node=spec.name,
+                    state=State.RUNNING,
+                    ok=True,
+                    message=f"running without a pidfile (pid {orphan}); stop or start restores it",
+                    pid=orphan,
+                    details=_details(spec),
+                )
             return NodeReport(
                 node=spec.name,
                 state=State.STOPPED,
