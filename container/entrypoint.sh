@@ -21,6 +21,8 @@ set -eu
 # As PID 1 without a handler a TERM would simply be dropped by the kernel;
 # until `exec` hands over to stem (which records signals from its first
 # lines on), a docker stop ends the container at once, nothing started yet.
+# Between the two, while the Python interpreter itself starts (20-30 ms),
+# a TERM can still be lost: `docker run --init` closes that window.
 trap 'exit 143' TERM
 trap 'exit 130' INT
 

@@ -22,11 +22,21 @@ def record_early(signum: int, _frame: FrameType | None) -> None:
     EARLY.append(signum)
 
 
-def main() -> None:
-    """Install the interim handlers, then run the CLI."""
+def record_from_now() -> None:
+    """Install the interim handlers (an ignored signal stays ignored)."""
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         if signal.getsignal(signum) in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(signum, record_early)
+
+
+def run_cli() -> None:
+    """Import the CLI (the slow part) and run it; it acts on what was recorded."""
     from stem_systemd import cli  # noqa: PLC0415 (the point: after the handlers)
 
     cli.main()
+
+
+def main() -> None:
+    """The console script: the interim handlers first, then the CLI."""
+    record_from_now()
+    run_cli()

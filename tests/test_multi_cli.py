@@ -511,6 +511,32 @@ def test_signal_while_spawning_leaves_no_node_behind(multi: Multi) -> None:
         run.send_signal(signal.SIGINT)
 
 
+# What `stem` does, with a signal arriving while it imports the CLI (for a
+# container's PID 1 that signal used to be dropped: no default action).
+EARLY_SIGNAL = """
+import os, signal, sys
+from stem_systemd import entry
+entry.record_from_now()
+os.kill(os.getpid(), int(sys.argv[1]))
+sys.argv[1:] = sys.argv[2:]
+entry.run_cli()
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_while_the_cli_loads_is_acted_on(multi: Multi, signum: int) -> None:
+    """A signal before the CLI is loaded is kept: exit 128 + signal, nothing started, no trace."""
+    result = subprocess.run(
+        [sys.executable, "-c", EARLY_SIGNAL, str(signum), "worker", "multi", "start",
+         *multi.base, "alpha"],
+        env=multi.env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 128 + signum, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (multi.root / "run" / "alpha.pid").exists()
+    assert not strays(multi.root)
+
+
 @pytest.mark.parametrize(
     "pair", [(signal.SIGTERM, signal.SIGHUP), (signal.SIGINT, signal.SIGHUP)], ids=str
 )

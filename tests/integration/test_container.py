@@ -202,19 +202,6 @@ def test_node_outliving_the_stop_timeout_is_killed_and_named(run_container: Star
     assert "alpha: killed: still running after the 2 s stop timeout" in logs, logs
 
 
-def test_docker_stop_right_after_run_is_not_lost(run_container: Start) -> None:
-    """`docker stop` just after `docker run -d` ends the container on TERM, not the engine's KILL.
-
-    PID 1 gets no default signal action: a TERM that came before any handler
-    was installed used to be dropped, and the engine SIGKILLed (137) at the
-    end of the grace period.
-    """
-    for _ in range(3):
-        box = run_container("-e", "STEM_WORKER_NODES=alpha beta")
-        docker("stop", "-t", "60", box.name, timeout=120)
-        assert box.state("ExitCode") in ("0", "1", "130", "143"), box.logs()
-
-
 def test_quoted_node_names_in_the_environment(run_container: Start) -> None:
     """STEM_WORKER_NODES="alpha 'my worker'" runs two nodes, as `show` reads it, not three."""
     box = run_container("-e", "STEM_WORKER_NODES=alpha 'my worker'")
