@@ -183,16 +183,13 @@ class PidfileBackend:
                 except FileNotFoundError:
                     held.append(spec)  # no pid directory: nothing can be running
                     continue
-                except PrivilegeError as exc:
-                    if not os.path.lexists(spec.pidfile):
+                except StemError as exc:
+                    if isinstance(exc, PrivilegeError) and not os.path.lexists(spec.pidfile):
                         # No lock for us, but no pidfile either: nothing of this
                         # node runs (start checks the directory before this).
                         held.append(spec)
-                        continue
-                    reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
-                    continue
-                except StemError as exc:
-                    reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
+                    else:
+                        reports.append(_failure(spec.name, f"failed: {exc.message}", exc))
                     continue
                 if got:
                     held.append(spec)

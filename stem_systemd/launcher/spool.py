@@ -198,7 +198,10 @@ def requeue_abandoned(spool: StrPath) -> list[str]:
 def _alive(pid: int) -> bool:
     """Does PID name a process that has not exited? A zombie has: after a node's
     group was killed, its pool process waits as one until init reaps it
-    (seconds on some hosts), and its job must not wait with it. proc(5)."""
+    (seconds on some hosts), and its job must not wait with it. proc(5).
+
+    The twin of ``procs.read_stat(pid).exited``, kept here because every node
+    imports this module and procs brings hashlib, select and dataclasses."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stream:
             raw = stream.read()
